@@ -1,0 +1,299 @@
+"""Claude Code (`claude -p`, stream-json in and out). HARNESSES.md §1.
+
+One long-lived process per session: the prompt and every later message are `user` lines on
+stdin (they are injected into the running turn), closing stdin ends the process. A later run
+continues the conversation with `--resume <session_id>` (same $HOME and cwd).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .base import (
+    Adapter,
+    Capabilities,
+    EventKind,
+    Invocation,
+    NormalizedEvent,
+    StdinMode,
+    text_of,
+)
+
+# Keep the CLI quiet and fast to fail; see HARNESSES.md §1.4 and §1.6.
+CLAUDE_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_COST_WARNINGS": "1",
+    "IS_SANDBOX": "1",  # allows --dangerously-skip-permissions as root
+    "CLAUDE_CODE_MAX_RETRIES": "2",
+}
+
+
+class ClaudeAdapter(Adapter):
+    name = "claude"
+    capabilities = Capabilities(mid_run_input=True, resume=True, usage=True, cost=True)
+
+    def __init__(self, *, include_partial_messages: bool = False) -> None:
+        super().__init__()
+        self.include_partial_messages = include_partial_messages
+        self._initialized = False
+        self._interrupt_requested = False
+        self._error_in_turn = False
+        self._previous_total_cost = 0.0
+        self._interrupt_seq = 0
+        self._stream_message_id: str | None = None
+
+    def build_invocation(
+        self,
+        *,
+        prompt: str,
+        model: str,
+        session_id: str | None = None,
+        instructions: str = "",
+        mcp_config_path: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Invocation:
+        argv = [
+            "claude",
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--replay-user-messages",
+            "--dangerously-skip-permissions",
+        ]
+        if self.include_partial_messages:
+            argv.append("--include-partial-messages")
+        if model:
+            argv += ["--model", model]
+        if session_id:
+            argv += ["--resume", session_id]
+            self._resuming = True
+        if instructions:
+            argv += ["--append-system-prompt", instructions]
+        if mcp_config_path:
+            argv += ["--mcp-config", mcp_config_path]
+        return Invocation(
+            argv=argv,
+            env=dict(CLAUDE_ENV),
+            stdin_mode=StdinMode.STREAM,
+            stdin=self._user_line(prompt),
+        )
+
+    @staticmethod
+    def _user_line(text: str) -> bytes:
+        line = {"type": "user", "message": {"role": "user", "content": text}}
+        return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+    def encode_user_message(self, text: str) -> bytes | None:
+        self.turn_open = True
+        return self._user_line(text)
+
+    def interrupt_message(self) -> bytes | None:
+        self._interrupt_requested = True
+        self._interrupt_seq += 1
+        request = {
+            "type": "control_request",
+            "request_id": f"ozweb-interrupt-{self._interrupt_seq}",
+            "request": {"subtype": "interrupt"},
+        }
+        return (json.dumps(request) + "\n").encode()
+
+    # -- parsing ------------------------------------------------------------------------
+
+    def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        self.remember_session(obj.get("session_id"))
+        match obj.get("type"):
+            case "system":
+                return self._system(obj)
+            case "assistant":
+                return self._assistant(obj)
+            case "user":
+                return self._user(obj)
+            case "result":
+                return self._result(obj)
+            case "stream_event":
+                return self._stream_event(obj)
+            case "control_response":
+                response = obj.get("response") or {}
+                if response.get("subtype") == "error":
+                    message = response.get("error") or "control request failed"
+                    return [self.event(EventKind.WARNING, {"message": message}, raw=obj)]
+                return []
+            case _:
+                return []  # rate_limit_event, control_request, future types: nothing to show
+
+    def _system(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        subtype = obj.get("subtype")
+        if subtype == "init":
+            self._error_in_turn = False
+            if self._initialized:
+                return []  # stdin-streaming mode repeats init at every user turn
+            self._initialized = True
+            data = {
+                "model": obj.get("model"),
+                "cwd": obj.get("cwd"),
+                "tools": obj.get("tools") or [],
+                "mcp_servers": obj.get("mcp_servers") or [],
+                "permission_mode": obj.get("permissionMode") or obj.get("permission_mode"),
+                "resumed": self._resuming,
+                "version": obj.get("claude_code_version"),
+            }
+            return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
+        if subtype == "api_retry":
+            status = obj.get("error_status")
+            message = f"API request failed ({status or obj.get('error') or 'unknown'}); retrying"
+            retry = {
+                "attempt": obj.get("attempt"),
+                "max": obj.get("max_retries"),
+                "delay_ms": obj.get("retry_delay_ms"),
+            }
+            data = {"message": message, "retry": retry, "http_status": status}
+            return [self.event(EventKind.WARNING, data, raw=obj)]
+        return []
+
+    def _assistant(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        message = obj.get("message") or {}
+        message_id = message.get("id")
+        parent = obj.get("parent_tool_use_id")
+        events = []
+        if message.get("model") == "<synthetic>":
+            # The CLI reports API failures as a fake assistant message (HARNESSES.md §1.6).
+            text = text_of(message.get("content"))
+            self._error_in_turn = True
+            data = {"message": text, "http_status": _api_error_status(text), "fatal": True}
+            return [self.event(EventKind.ERROR, data, raw=obj)]
+        for block in message.get("content") or []:
+            block_type = block.get("type")
+            if block_type == "text" and block.get("text"):
+                data = {"text": block["text"], "message_id": message_id}
+                if parent:
+                    data["parent_call_id"] = parent
+                events.append(self.event(EventKind.ASSISTANT_TEXT, data, raw=obj))
+            elif block_type == "thinking" and block.get("thinking"):
+                events.append(self.event(EventKind.REASONING, {"text": block["thinking"]}, raw=obj))
+            elif block_type in {"tool_use", "server_tool_use", "mcp_tool_use"}:
+                extra = {"parent_call_id": parent} if parent else {}
+                events.append(
+                    self.tool_call(
+                        call_id=block.get("id", ""),
+                        name=block.get("name", ""),
+                        input=block.get("input") or {},
+                        raw=obj,
+                        **extra,
+                    )
+                )
+        return events
+
+    def _user(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        content = (obj.get("message") or {}).get("content")
+        if isinstance(content, str):
+            source = "replay" if obj.get("isReplay") else "harness"
+            return [
+                self.event(EventKind.USER_MESSAGE, {"text": content, "source": source}, raw=obj)
+            ]
+        events = []
+        structured = obj.get("tool_use_result")
+        for block in content or []:
+            if block.get("type") == "tool_result":
+                if isinstance(structured, dict) and structured.get("interrupted"):
+                    status = "interrupted"
+                elif block.get("is_error"):
+                    status = "interrupted" if self._interrupt_requested else "error"
+                else:
+                    status = "success"
+                events.append(
+                    self.tool_result(
+                        call_id=block.get("tool_use_id", ""),
+                        status=status,
+                        output=text_of(block.get("content")),
+                        raw=obj,
+                    )
+                )
+            elif block.get("type") == "text":
+                source = "replay" if obj.get("isReplay") else "harness"
+                data = {"text": block.get("text", ""), "source": source}
+                events.append(self.event(EventKind.USER_MESSAGE, data, raw=obj))
+        return events
+
+    def _result(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        events = []
+        usage = obj.get("usage") or {}
+        total_cost = obj.get("total_cost_usd")
+        cost = None
+        if isinstance(total_cost, int | float):
+            # total_cost_usd grows over the life of the process; report this turn's share.
+            cost = round(max(total_cost - self._previous_total_cost, 0.0), 10)
+            self._previous_total_cost = total_cost
+        if usage or cost is not None:
+            events.append(
+                self.usage(
+                    input_tokens=usage.get("input_tokens"),
+                    output_tokens=usage.get("output_tokens"),
+                    cached_input_tokens=usage.get("cache_read_input_tokens"),
+                    cost_usd=cost,
+                    cumulative=False,
+                    raw=obj,
+                )
+            )
+        result_text = obj.get("result") if isinstance(obj.get("result"), str) else ""
+        if obj.get("is_error"):
+            if obj.get("subtype") == "error_during_execution" and self._interrupt_requested:
+                status = "interrupted"
+            else:
+                status = "error"
+                if not self._error_in_turn:
+                    data = {
+                        "message": result_text or str(obj.get("subtype")),
+                        "http_status": obj.get("api_error_status"),
+                        "fatal": True,
+                    }
+                    events.append(self.event(EventKind.ERROR, data, raw=obj))
+        else:
+            status = "success"
+        self._interrupt_requested = False
+        self._error_in_turn = False
+        events.append(
+            self.turn_finished(
+                status,
+                result_text=result_text,
+                duration_ms=obj.get("duration_ms"),
+                num_turns=obj.get("num_turns"),
+                raw=obj,
+            )
+        )
+        return events
+
+    def _stream_event(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        event = obj.get("event") or {}
+        if event.get("type") == "message_start":
+            self._stream_message_id = (event.get("message") or {}).get("id")
+            return []
+        if event.get("type") != "content_block_delta":
+            return []
+        delta = event.get("delta") or {}
+        if delta.get("type") == "text_delta":
+            data = {
+                "text": delta.get("text", ""),
+                "message_id": self._stream_message_id,
+                "index": event.get("index"),
+            }
+            return [self.event(EventKind.ASSISTANT_TEXT_DELTA, data, raw=obj)]
+        if delta.get("type") == "thinking_delta":
+            data = {"text": delta.get("thinking", ""), "delta": True}
+            return [self.event(EventKind.REASONING, data, raw=obj)]
+        return []
+
+
+def _api_error_status(text: str) -> int | None:
+    # "API Error: 400 fake invalid_request_error"
+    parts = text.split()
+    if len(parts) >= 3 and parts[0] == "API" and parts[1] == "Error:" and parts[2].isdigit():
+        return int(parts[2])
+    return None

@@ -1,0 +1,371 @@
+"""OpenAI Codex CLI (`codex exec --json`). HARNESSES.md §2.
+
+Only `codex exec` is launched: one process per turn, the prompt in argv, stdin closed.
+Follow-ups run `codex exec … resume <thread_id> <prompt>`. Steering a running turn would need
+`codex app-server` (`turn/steer`), which this adapter does not drive (it needs a JSON-RPC
+handshake), so `mid_run_input` is False and human messages wait for the next turn. The parser
+does read app-server notifications too, for when that client exists.
+
+Codex 0.169 ignores `OPENAI_BASE_URL`; when the agent environment sets it, the adapter writes a
+custom model provider into `~/.codex/config.toml` instead (§2.4).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .base import (
+    Adapter,
+    Capabilities,
+    EventKind,
+    Invocation,
+    NormalizedEvent,
+    ToolKind,
+    http_status_in,
+    shell_script_of,
+    text_of,
+)
+
+_SHELL_WRAPPER = re.compile(r"^(?:/\S*/)?(?:ba|z)?sh -l?c '(.*)'$", re.DOTALL)
+
+
+def unwrap_shell(command: Any) -> str:
+    """`/bin/bash -lc 'echo hi'` → `echo hi` (codex reports the wrapped command)."""
+    if isinstance(command, list):
+        return shell_script_of(command)
+    text = str(command or "")
+    match = _SHELL_WRAPPER.match(text)
+    if match and "'" not in match.group(1):
+        return match.group(1)
+    return text
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+class CodexAdapter(Adapter):
+    name = "codex"
+    capabilities = Capabilities(mid_run_input=False, resume=True, usage=True, cost=False)
+
+    provider_id = "ozweb"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started_items: set[str] = set()
+        self._last_agent_text = ""
+        self._pending_error: str | None = None
+        self._user_messages_seen = 0
+        self._app_usage: dict[str, Any] = {}
+
+    def build_invocation(
+        self,
+        *,
+        prompt: str,
+        model: str,
+        session_id: str | None = None,
+        instructions: str = "",
+        mcp_config_path: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Invocation:
+        env = env or {}
+        argv = [
+            "codex",
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--dangerously-bypass-approvals-and-sandbox",
+        ]
+        if model:
+            argv += ["-m", model]
+        if session_id:
+            argv += ["resume", session_id]
+            self._resuming = True
+        argv.append(prompt)
+        home_files = {".codex/config.toml": self.config_toml(model=model, env=env)}
+        if instructions:
+            home_files[".codex/AGENTS.md"] = instructions  # global instructions file
+        return Invocation(argv=argv, home_files=home_files)
+
+    def config_toml(self, *, model: str, env: Mapping[str, str]) -> str:
+        lines = ["# Written by ozweb for this run.", "check_for_update_on_startup = false"]
+        if model:
+            lines.append(f"model = {_toml_string(model)}")
+        base_url = env.get("OPENAI_BASE_URL")
+        if base_url:
+            key_var = next(
+                (name for name in ("OPENAI_API_KEY", "CODEX_API_KEY") if name in env),
+                "OPENAI_API_KEY",
+            )
+            lines += [
+                f"model_provider = {_toml_string(self.provider_id)}",
+                "",
+                f"[model_providers.{self.provider_id}]",
+                'name = "ozweb"',
+                f"base_url = {_toml_string(base_url)}",
+                f"env_key = {_toml_string(key_var)}",
+                'wire_api = "responses"',
+                "request_max_retries = 1",
+                "stream_max_retries = 1",
+            ]
+        return "\n".join(lines) + "\n"
+
+    # -- parsing ------------------------------------------------------------------------
+
+    def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        if "method" in obj or ("id" in obj and "type" not in obj):
+            return self._app_server(obj)
+        match obj.get("type"):
+            case "thread.started":
+                self.remember_session(obj.get("thread_id"))
+                data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
+                return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
+            case "turn.started":
+                self.turn_open = True
+                self._last_agent_text = ""
+                self._pending_error = None
+                return []
+            case "item.started" | "item.updated":
+                return self._item_started(obj)
+            case "item.completed":
+                return self._item_completed(obj)
+            case "turn.completed":
+                return self._turn_completed(obj)
+            case "turn.failed":
+                message = (obj.get("error") or {}).get("message") or self._pending_error or ""
+                data = {"message": message, "http_status": http_status_in(message), "fatal": True}
+                return [
+                    self.event(EventKind.ERROR, data, raw=obj),
+                    self.turn_finished("error", result_text=self._last_agent_text, raw=obj),
+                ]
+            case "error":
+                # Non-fatal on its own (stream retries); `turn.failed` follows a fatal one.
+                message = obj.get("message", "")
+                self._pending_error = message
+                data = {"message": message, "http_status": http_status_in(message)}
+                return [self.event(EventKind.WARNING, data, raw=obj)]
+            case _:
+                return []
+
+    def _item_started(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        item = obj.get("item") or {}
+        item_id = item.get("id", "")
+        if item_id in self._started_items:
+            return []
+        call = self._tool_call_of(item, raw=obj)
+        if call is None:
+            return []
+        self._started_items.add(item_id)
+        return [call]
+
+    def _tool_call_of(self, item: dict[str, Any], *, raw: Any) -> NormalizedEvent | None:
+        item_id = item.get("id", "")
+        match item.get("type"):
+            case "command_execution":
+                command = unwrap_shell(item.get("command"))
+                return self.tool_call(
+                    call_id=item_id,
+                    name="command_execution",
+                    input={"command": item.get("command")},
+                    kind=ToolKind.SHELL,
+                    command=command,
+                    raw=raw,
+                )
+            case "mcp_tool_call":
+                name = f"mcp__{item.get('server')}__{item.get('tool')}"
+                arguments = item.get("arguments")
+                return self.tool_call(
+                    call_id=item_id,
+                    name=name,
+                    input=arguments if isinstance(arguments, dict) else {"arguments": arguments},
+                    kind=ToolKind.MCP,
+                    raw=raw,
+                )
+            case "web_search":
+                return self.tool_call(
+                    call_id=item_id,
+                    name="web_search",
+                    input={"query": item.get("query")},
+                    kind=ToolKind.WEB,
+                    raw=raw,
+                )
+            case "file_change":
+                return self.tool_call(
+                    call_id=item_id,
+                    name="file_change",
+                    input={"changes": item.get("changes") or []},
+                    kind=ToolKind.EDIT,
+                    raw=raw,
+                )
+            case _:
+                return None
+
+    def _item_completed(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        item = obj.get("item") or {}
+        item_type = item.get("type")
+        if item_type == "agent_message":
+            self._last_agent_text = item.get("text", "")
+            data = {"text": self._last_agent_text, "message_id": item.get("id")}
+            return [self.event(EventKind.ASSISTANT_TEXT, data, raw=obj)]
+        if item_type in {"reasoning", "plan"}:
+            return [self.event(EventKind.REASONING, {"text": item.get("text", "")}, raw=obj)]
+        if item_type == "error":
+            return [self.event(EventKind.WARNING, {"message": item.get("message", "")}, raw=obj)]
+        events = self._item_started(obj)  # file_change arrives only as completed
+        result = self._tool_result_of(item, raw=obj)
+        if result is not None:
+            events.append(result)
+        return events
+
+    def _tool_result_of(self, item: dict[str, Any], *, raw: Any) -> NormalizedEvent | None:
+        item_id = item.get("id", "")
+        status = {
+            "completed": "success",
+            "failed": "error",
+            "declined": "declined",
+        }.get(item.get("status", ""), "success")
+        match item.get("type"):
+            case "command_execution":
+                exit_code = item.get("exit_code")
+                if status == "success" and exit_code not in (0, None):
+                    status = "error"
+                return self.tool_result(
+                    call_id=item_id,
+                    status=status,
+                    output=item.get("aggregated_output") or "",
+                    exit_code=exit_code,
+                    raw=raw,
+                )
+            case "mcp_tool_call":
+                error = item.get("error")
+                if error:
+                    status = "error"
+                    output = text_of(error.get("message") if isinstance(error, dict) else error)
+                else:
+                    result = item.get("result") or {}
+                    content = result.get("content") if isinstance(result, dict) else result
+                    output = text_of(content)
+                return self.tool_result(call_id=item_id, status=status, output=output, raw=raw)
+            case "web_search" | "file_change":
+                return self.tool_result(call_id=item_id, status=status, output="", raw=raw)
+            case _:
+                return None
+
+    def _turn_completed(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        usage = obj.get("usage") or {}
+        return [
+            # One observation: usage after `exec resume` included the earlier turns (§2.2).
+            self.usage(
+                input_tokens=usage.get("input_tokens"),
+                output_tokens=usage.get("output_tokens"),
+                cached_input_tokens=usage.get("cached_input_tokens"),
+                cost_usd=None,
+                cumulative=True,
+                raw=obj,
+            ),
+            self.turn_finished("success", result_text=self._last_agent_text, raw=obj),
+        ]
+
+    # -- codex app-server (JSON-RPC notifications, §2.3) ------------------------------------
+
+    def _app_server(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        params = obj.get("params") or {}
+        item = params.get("item") or {}
+        match obj.get("method"):
+            case "thread/started":
+                self.remember_session((params.get("thread") or {}).get("id"))
+                data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
+                return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
+            case "turn/started":
+                self.turn_open = True
+                self._last_agent_text = ""
+                return []
+            case "item/started" if item.get("type") == "userMessage":
+                source = "steer" if self._user_messages_seen else "initial"
+                self._user_messages_seen += 1
+                text = text_of(item.get("content"))
+                return [
+                    self.event(EventKind.USER_MESSAGE, {"text": text, "source": source}, raw=obj)
+                ]
+            case "item/started" if item.get("type") == "commandExecution":
+                return [
+                    self.tool_call(
+                        call_id=item.get("id", ""),
+                        name="commandExecution",
+                        input={"command": item.get("command")},
+                        kind=ToolKind.SHELL,
+                        command=unwrap_shell(item.get("command")),
+                        raw=obj,
+                    )
+                ]
+            case "item/completed" if item.get("type") == "commandExecution":
+                exit_code = item.get("exitCode")
+                ok = item.get("status") == "completed" and exit_code in (0, None)
+                return [
+                    self.tool_result(
+                        call_id=item.get("id", ""),
+                        status="success" if ok else "error",
+                        output=item.get("aggregatedOutput") or "",
+                        exit_code=exit_code,
+                        raw=obj,
+                    )
+                ]
+            case "item/completed" if item.get("type") == "agentMessage":
+                self._last_agent_text = item.get("text", "")
+                data = {"text": self._last_agent_text, "message_id": item.get("id")}
+                return [self.event(EventKind.ASSISTANT_TEXT, data, raw=obj)]
+            case "item/completed" if item.get("type") == "reasoning":
+                text = text_of(item.get("summary") or item.get("text"))
+                return [self.event(EventKind.REASONING, {"text": text}, raw=obj)]
+            case "item/agentMessage/delta":
+                data = {"text": params.get("delta", ""), "message_id": params.get("itemId")}
+                return [self.event(EventKind.ASSISTANT_TEXT_DELTA, data, raw=obj)]
+            case "thread/tokenUsage/updated":
+                self._app_usage = (params.get("tokenUsage") or {}).get("total") or {}
+                return []
+            case "turn/completed":
+                return self._app_turn_completed(obj, params.get("turn") or {})
+            case "warning" | "configWarning":
+                message = params.get("message") or params.get("summary") or ""
+                return [self.event(EventKind.WARNING, {"message": message}, raw=obj)]
+            case "error":
+                message = text_of((params.get("error") or {}).get("message") or params)
+                data = {"message": message, "http_status": http_status_in(message), "fatal": False}
+                return [self.event(EventKind.ERROR, data, raw=obj)]
+            case _:
+                return []  # responses to our requests, rate limits, status changes
+
+    def _app_turn_completed(
+        self, obj: dict[str, Any], turn: dict[str, Any]
+    ) -> list[NormalizedEvent]:
+        events = []
+        if self._app_usage:
+            events.append(
+                self.usage(
+                    input_tokens=self._app_usage.get("inputTokens"),
+                    output_tokens=self._app_usage.get("outputTokens"),
+                    cached_input_tokens=self._app_usage.get("cachedInputTokens"),
+                    cost_usd=None,
+                    cumulative=True,
+                    raw=obj,
+                )
+            )
+        status = {"completed": "success", "interrupted": "interrupted"}.get(
+            turn.get("status", ""), "error"
+        )
+        if status == "error":
+            message = text_of((turn.get("error") or {}).get("message")) or "turn failed"
+            data = {"message": message, "http_status": http_status_in(message), "fatal": True}
+            events.append(self.event(EventKind.ERROR, data, raw=obj))
+        events.append(
+            self.turn_finished(
+                status,
+                result_text=self._last_agent_text,
+                duration_ms=turn.get("durationMs"),
+                raw=obj,
+            )
+        )
+        return events
