@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from apps.agents.models import Harness
+
+
+class AgentForm(forms.Form):
+    handle = forms.CharField(max_length=41, help_text="Unique in the team; people write @handle.")
+    display_name = forms.CharField(max_length=80, required=False)
+    harness = forms.ChoiceField(choices=Harness.choices)
+    model = forms.CharField(max_length=120, required=False)
+    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False)
+    command = forms.CharField(
+        max_length=500, required=False, help_text="Command harness only: the program to run."
+    )
+    image = forms.CharField(max_length=200, initial="ozweb-harness:local")
+    setup_commands = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line."
+    )
+    environment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="NAME=value, one per line. Not secret: shown to the team.",
+    )
+    secrets = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        required=False,
+        help_text="NAME=value, one per line. Stored encrypted; never shown again. "
+        "NAME= with no value removes one.",
+    )
+    run_timeout_seconds = forms.IntegerField(min_value=10, max_value=7 * 24 * 3600, initial=1800)
+    max_concurrent_runs = forms.IntegerField(min_value=1, max_value=50, initial=1)
+
+    def _pairs(self, name: str) -> dict[str, str | None]:
+        pairs: dict[str, str | None] = {}
+        for number, line in enumerate(self.cleaned_data.get(name, "").splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise forms.ValidationError(f"Line {number} is not NAME=value.")
+            pairs[key.strip()] = value if value != "" else None
+        return pairs
+
+    def clean_environment(self) -> dict[str, str | None]:
+        return self._pairs("environment")
+
+    def clean_secrets(self) -> dict[str, str | None]:
+        return self._pairs("secrets")
+
+    def service_fields(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+    @staticmethod
+    def initial_for(agent: Any) -> dict[str, Any]:
+        return {
+            "handle": agent.handle,
+            "display_name": agent.display_name,
+            "harness": agent.harness,
+            "model": agent.model,
+            "instructions": agent.instructions,
+            "command": agent.command,
+            "image": agent.image,
+            "setup_commands": "\n".join(agent.setup_commands),
+            "environment": "\n".join(f"{k}={v}" for k, v in agent.environment.items()),
+            "run_timeout_seconds": agent.run_timeout_seconds,
+            "max_concurrent_runs": agent.max_concurrent_runs,
+        }

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+from apps.teams.models import Team
+
+HANDLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class Harness(models.TextChoices):
+    CLAUDE = "claude", "Claude Code"
+    CODEX = "codex", "Codex CLI"
+    GEMINI = "gemini", "Gemini CLI"
+    OPENCODE = "opencode", "opencode"
+    COMMAND = "command", "Command (JSONL protocol)"
+
+
+class AgentStatus(models.TextChoices):
+    IDLE = "idle", "Idle"
+    RUNNING = "running", "Running"
+    ERROR = "error", "Error"
+    DISABLED = "disabled", "Disabled"
+
+
+class Agent(TimeStampedModel):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="agents")
+    handle = models.CharField(
+        max_length=40,
+        validators=[RegexValidator(HANDLE_PATTERN, "Lowercase letters, digits, - and _.")],
+    )
+    display_name = models.CharField(max_length=80)
+    harness = models.CharField(max_length=16, choices=Harness.choices, default=Harness.CLAUDE)
+    model = models.CharField(max_length=120, blank=True)
+    instructions = models.TextField(blank=True)
+    # For the command harness: the program to run, as a shell-style argument string.
+    command = models.CharField(max_length=500, blank=True)
+    image = models.CharField(max_length=200, default="ozweb-harness:local")
+    setup_commands = models.JSONField(default=list, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    run_timeout_seconds = models.PositiveIntegerField(
+        default=1800, validators=[MinValueValidator(10), MaxValueValidator(7 * 24 * 3600)]
+    )
+    max_concurrent_runs = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    status = models.CharField(max_length=10, choices=AgentStatus.choices, default=AgentStatus.IDLE)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["handle"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "handle"], name="agent_handle_unique"),
+            models.CheckConstraint(
+                condition=models.Q(harness__in=Harness.values), name="agent_harness_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=AgentStatus.values), name="agent_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.handle}"
+
+    @property
+    def colour(self) -> str:
+        """A stable avatar colour from the handle."""
+        hue = int(hashlib.sha1(self.handle.encode()).hexdigest()[:4], 16) % 360  # noqa: S324
+        return f"hsl({hue} 55% 45%)"
+
+    @property
+    def initials(self) -> str:
+        return (self.display_name or self.handle)[:2].upper()
+
+
+class AgentSecret(TimeStampedModel):
+    """A write-only secret: stored encrypted, handed to the agent's process, never shown."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=100)
+    ciphertext = models.TextField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], name="agent_secret_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} secret {self.name}"

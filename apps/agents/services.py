@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.agents.models import HANDLE_PATTERN, Agent, AgentSecret, AgentStatus, Harness
+from apps.core import secretbox
+from apps.core.errors import PermissionDenied, ServiceError
+from apps.teams.models import Membership, Role
+
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_ENV_VALUE = 32 * 1024
+EDITABLE_FIELDS = (
+    "handle", "display_name", "harness", "model", "instructions", "command", "image",
+    "setup_commands", "environment", "run_timeout_seconds", "max_concurrent_runs",
+)  # fmt: skip
+
+
+def _require_admin(actor: Membership) -> None:
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can manage agents.")
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ServiceError(f"Unknown agent fields: {', '.join(sorted(unknown))}.")
+    cleaned = dict(fields)
+    if "handle" in cleaned:
+        handle = str(cleaned["handle"]).strip().lstrip("@").lower()
+        if not re.match(HANDLE_PATTERN, handle):
+            raise ServiceError(
+                "A handle is 1–40 lowercase letters, digits, - or _, starting with a letter "
+                "or digit.",
+                field="handle",
+            )
+        cleaned["handle"] = handle
+    if "display_name" in cleaned:
+        cleaned["display_name"] = str(cleaned["display_name"]).strip()[:80]
+    if "harness" in cleaned and cleaned["harness"] not in Harness.values:
+        raise ServiceError(
+            f"Unknown harness; choose one of {', '.join(Harness.values)}.", field="harness"
+        )
+    if "environment" in cleaned:
+        cleaned["environment"] = _clean_env(cleaned["environment"], field="environment")
+    if "setup_commands" in cleaned:
+        commands = cleaned["setup_commands"]
+        if isinstance(commands, str):
+            commands = [line for line in commands.splitlines() if line.strip()]
+        if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+            raise ServiceError("Setup commands are a list of strings.", field="setup_commands")
+        cleaned["setup_commands"] = commands
+    if cleaned.get("command"):
+        try:
+            shlex.split(cleaned["command"])
+        except ValueError as exc:
+            raise ServiceError(f"The command does not parse: {exc}.", field="command") from None
+    return cleaned
+
+
+def _clean_env(value: Any, *, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ServiceError("Give an object of NAME: value pairs.", field=field)
+    cleaned: dict[str, str] = {}
+    for name, item in value.items():
+        if not ENV_NAME_RE.match(str(name)):
+            raise ServiceError(f"“{name}” is not a valid environment variable name.", field=field)
+        if item is not None and not isinstance(item, str | int | float | bool):
+            raise ServiceError(f"The value of {name} must be a string.", field=field)
+        if item is not None and len(str(item)) > MAX_ENV_VALUE:
+            raise ServiceError(f"The value of {name} is over 32 KiB.", field=field)
+        cleaned[str(name)] = item if item is None else str(item)
+    return cleaned
+
+
+def _validate_complete(agent: Agent) -> None:
+    if agent.harness == Harness.COMMAND and not agent.command.strip():
+        raise ServiceError("A command agent needs the program to run.", field="command")
+    if not agent.display_name:
+        agent.display_name = agent.handle
+
+
+def _save(agent: Agent) -> None:
+    try:
+        with transaction.atomic():
+            agent.save()
+    except IntegrityError:
+        raise ServiceError(
+            f"The handle @{agent.handle} is already taken in this team.", field="handle"
+        ) from None
+
+
+def _apply_secrets(agent: Agent, secrets: dict[str, Any] | None) -> None:
+    """Set (value) or remove (null or empty) secrets by name; values are never read back."""
+    for name, value in _clean_env(secrets, field="secrets").items():
+        if value in (None, ""):
+            AgentSecret.objects.filter(agent=agent, name=name).delete()
+        else:
+            AgentSecret.objects.update_or_create(
+                agent=agent, name=name, defaults={"ciphertext": secretbox.encrypt(value)}
+            )
+
+
+@transaction.atomic
+def agent_create(
+    *, actor: Membership, secrets: dict[str, Any] | None = None, **fields: Any
+) -> Agent:
+    _require_admin(actor)
+    cleaned = _clean(fields)
+    if not cleaned.get("handle"):
+        raise ServiceError("An agent needs a handle.", field="handle")
+    if cleaned.get("environment"):
+        cleaned["environment"] = {k: v for k, v in cleaned["environment"].items() if v is not None}
+    agent = Agent(team=actor.team, created_by=actor.user, **cleaned)
+    _validate_complete(agent)
+    _save(agent)
+    _apply_secrets(agent, secrets)
+    _broadcast_agent(agent)
+    return agent
+
+
+@transaction.atomic
+def agent_update(
+    *, actor: Membership, agent: Agent, secrets: dict[str, Any] | None = None, **fields: Any
+) -> Agent:
+    _require_admin(actor)
+    if agent.team_id != actor.team_id:
+        raise PermissionDenied()
+    cleaned = _clean(fields)
+    if "environment" in cleaned:
+        cleaned["environment"] = {k: v for k, v in cleaned["environment"].items() if v is not None}
+    for name, value in cleaned.items():
+        setattr(agent, name, value)
+    _validate_complete(agent)
+    _save(agent)
+    _apply_secrets(agent, secrets)
+    _broadcast_agent(agent)
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, actor: Membership, agent: Agent) -> None:
+    _require_admin(actor)
+    if agent.team_id != actor.team_id:
+        raise PermissionDenied()
+    agent_id, team_id = agent.pk, agent.team_id
+    agent.delete()
+    from apps.core.realtime import broadcast_on_commit
+    from apps.teams.events import agent_removed_event, team_group
+
+    broadcast_on_commit(team_group(team_id), agent_removed_event(agent_id))
+
+
+def agent_set_status(*, agent: Agent, status: AgentStatus) -> bool:
+    """Move an agent's status; returns False when it already had it (nothing is sent)."""
+    changed = Agent.objects.filter(pk=agent.pk).exclude(status=status).update(status=status)
+    if changed:
+        agent.status = status
+        _broadcast_agent(agent)
+    return bool(changed)
+
+
+def agent_secret_values(*, agent: Agent) -> dict[str, str]:
+    """Decrypted secrets, for the sandbox that starts the agent's process and nothing else."""
+    return {s.name: secretbox.decrypt(s.ciphertext) for s in agent.secrets.all()}
+
+
+def _broadcast_agent(agent: Agent) -> None:
+    from apps.core.realtime import broadcast_on_commit
+    from apps.teams.events import agent_changed_event, team_group
+
+    broadcast_on_commit(team_group(agent.team_id), agent_changed_event(agent))

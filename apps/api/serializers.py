@@ -1,0 +1,120 @@
+"""Output serializers. Message and agent shapes are shared with the websocket payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.agents.models import Agent
+from apps.teams.models import Membership, Team
+from apps.threads.events import message_payload
+from apps.threads.models import Thread
+
+
+class TeamOutput(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug", "hop_limit", "role", "created_at"]
+
+    def get_role(self, team: Team) -> str | None:
+        roles: dict[int, str] = self.context.get("roles", {})
+        return roles.get(team.pk)
+
+
+class MemberOutput(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="user_id")
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "username", "email", "role", "created_at"]
+
+
+class AgentOutput(serializers.ModelSerializer):
+    secret_names = serializers.SerializerMethodField(
+        help_text="Names of the agent's secrets. Values are write-only and never returned."
+    )
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id", "team", "handle", "display_name", "harness", "model", "instructions",
+            "command", "image", "setup_commands", "environment", "secret_names",
+            "run_timeout_seconds", "max_concurrent_runs", "status", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_secret_names(self, agent: Agent) -> list[str]:
+        return [s.name for s in agent.secrets.all()]
+
+
+class AgentInput(serializers.Serializer):
+    handle = serializers.CharField(max_length=41)
+    display_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    harness = serializers.CharField(required=False)
+    model = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
+    command = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    image = serializers.CharField(max_length=200, required=False)
+    setup_commands = serializers.ListField(child=serializers.CharField(), required=False)
+    environment = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, allow_null=True), required=False
+    )
+    secrets = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, allow_null=True),
+        required=False,
+        write_only=True,
+        help_text="NAME: value. Stored encrypted, never returned. null or '' removes one.",
+    )
+    run_timeout_seconds = serializers.IntegerField(
+        min_value=10, max_value=7 * 24 * 3600, required=False
+    )
+    max_concurrent_runs = serializers.IntegerField(min_value=1, max_value=50, required=False)
+
+
+class ThreadOutput(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True)
+    unread = serializers.IntegerField(read_only=True, required=False, default=None)
+
+    class Meta:
+        model = Thread
+        fields = [
+            "id", "team", "kind", "name", "label", "topic", "agent", "last_seq",
+            "last_message_at", "unread", "created_at",
+        ]  # fmt: skip
+
+
+class DeliveryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    agent = serializers.IntegerField()
+    handle = serializers.CharField()
+    state = serializers.CharField()
+    reason = serializers.CharField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuthorOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["user", "agent", "system"])
+    id = serializers.IntegerField(allow_null=True)
+    handle = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MessageOutput(serializers.Serializer):
+    """The same shape as `message` in the websocket's `message.created` frames."""
+
+    id = serializers.IntegerField()
+    thread = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    kind = serializers.CharField()
+    body = serializers.CharField()
+    data = serializers.DictField()
+    author = AuthorOutput()
+    created_at = serializers.DateTimeField()
+    deliveries = DeliveryOutput(many=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return message_payload(instance)

@@ -1,0 +1,29 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("teams/", views.TeamListApi.as_view(), name="teams"),
+    path("teams/<int:team_id>/", views.TeamDetailApi.as_view(), name="team"),
+    path("teams/<int:team_id>/members/", views.TeamMemberListApi.as_view(), name="team-members"),
+    path(
+        "teams/<int:team_id>/members/<int:member_id>/",
+        views.TeamMemberDetailApi.as_view(),
+        name="team-member",
+    ),
+    path("teams/<int:team_id>/agents/", views.AgentListApi.as_view(), name="team-agents"),
+    path("teams/<int:team_id>/threads/", views.ThreadListApi.as_view(), name="team-threads"),
+    path("agents/<int:agent_id>/", views.AgentDetailApi.as_view(), name="agent"),
+    path("threads/<int:thread_id>/", views.ThreadDetailApi.as_view(), name="thread"),
+    path(
+        "threads/<int:thread_id>/messages/",
+        views.ThreadMessageListApi.as_view(),
+        name="thread-messages",
+    ),
+]

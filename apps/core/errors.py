@@ -1,0 +1,31 @@
+"""Errors that services raise. Views, the API and consumers turn them into responses."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the domain refuses. `field` names the input at fault, when there is one."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class NotFound(ServiceError):
+    """The object does not exist, or the actor may not see it (never tell which)."""
+
+    status_code = 404
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message, code="not_found")
+
+
+class PermissionDenied(ServiceError):
+    status_code = 403
+
+    def __init__(self, message: str = "You do not have permission to do that.") -> None:
+        super().__init__(message, code="permission_denied")

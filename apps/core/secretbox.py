@@ -1,0 +1,25 @@
+"""Encryption at rest for agent secrets (Fernet, keyed by OZWEB_SECRETS_KEY or SECRET_KEY)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import cache
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+
+@cache
+def _fernet() -> Fernet:
+    material = settings.OZWEB_SECRETS_KEY or settings.SECRET_KEY
+    key = base64.urlsafe_b64encode(hashlib.sha256(f"ozweb-secrets:{material}".encode()).digest())
+    return Fernet(key)
+
+
+def encrypt(value: str) -> str:
+    return _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    return _fernet().decrypt(token.encode()).decode()

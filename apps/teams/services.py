@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.text import slugify
+
+from apps.core.errors import PermissionDenied, ServiceError
+from apps.teams.models import Membership, Role, Team
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:70] or "team"
+    slug, n = base, 1
+    while Team.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def team_create(*, name: str, owner: AbstractBaseUser) -> Team:
+    name = name.strip()
+    if not name:
+        raise ServiceError("A team needs a name.", field="name")
+    if len(name) > 80:
+        raise ServiceError("Team names are at most 80 characters.", field="name")
+    if Team.objects.filter(name__iexact=name).exists():
+        raise ServiceError(f"A team named “{name}” already exists.", field="name")
+    team = Team.objects.create(name=name, slug=_unique_slug(name))
+    Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    from apps.threads.services import thread_create_channel
+
+    thread_create_channel(team=team, name="general", created_by=owner)
+    return team
+
+
+@transaction.atomic
+def member_invite(*, actor: Membership, who: str, role: Role = Role.MEMBER) -> Membership:
+    """Add an existing user, found by username or email, to the actor's team."""
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can invite members.")
+    if role == Role.OWNER and not actor.has_role(Role.OWNER):
+        raise PermissionDenied("Only owners can make someone an owner.")
+    who = who.strip()
+    if not who:
+        raise ServiceError("Give a username or an email address.", field="who")
+    matches = list(get_user_model().objects.filter(Q(username=who) | Q(email__iexact=who))[:2])
+    if not matches:
+        raise ServiceError(f"No user has the username or email “{who}”.", field="who")
+    if len(matches) > 1:
+        raise ServiceError(f"“{who}” matches more than one user; use the username.", field="who")
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(team=actor.team, user=matches[0], role=role)
+    except IntegrityError:
+        raise ServiceError(f"{matches[0]} is already in this team.", field="who") from None
+
+
+@transaction.atomic
+def membership_set_role(*, actor: Membership, membership: Membership, role: Role) -> Membership:
+    if membership.team_id != actor.team_id:
+        raise PermissionDenied()
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can change roles.")
+    touches_owner = Role.OWNER in (role, membership.role)
+    if touches_owner and not actor.has_role(Role.OWNER):
+        raise PermissionDenied("Only owners can grant or remove the owner role.")
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _require_another_owner(membership)
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: Membership, membership: Membership) -> None:
+    if membership.team_id != actor.team_id:
+        raise PermissionDenied()
+    if membership.pk != actor.pk and not actor.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can remove members.")
+    if membership.role == Role.OWNER:
+        if not actor.has_role(Role.OWNER):
+            raise PermissionDenied("Only owners can remove an owner.")
+        _require_another_owner(membership)
+    membership.delete()
+
+
+def _require_another_owner(membership: Membership) -> None:
+    others = (
+        Membership.objects.select_for_update()
+        .filter(team_id=membership.team_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        raise ServiceError("A team always keeps at least one owner.", field="role")

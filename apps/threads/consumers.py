@@ -1,0 +1,208 @@
+"""Websocket consumers for threads.
+
+Both consumers stream a thread's messages in `seq` order with no gaps and no duplicates: a
+live event whose seq is not the next one makes the consumer read the gap from the database
+(which has it: seqs commit in order), and events it has already sent are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from apps.core.errors import NotFound
+from apps.threads import events, selectors, services
+from apps.threads.models import Message, Thread
+
+BACKFILL_CHUNK = 500
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+MARK_READ_EVERY_SECONDS = 5.0
+
+
+class ThreadStreamConsumer(AsyncWebsocketConsumer):
+    """Common part: authorise, join the thread's group, keep the stream in order.
+
+    Subclasses define `stream_opened` (where the stream starts), `send_messages` (JSON frames
+    or HTML fragments) and `feed_delivery` (a delivery changed state).
+    """
+
+    thread: Thread
+    last_sent: int
+    streaming: bool
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        thread_id = int(self.scope["url_route"]["kwargs"]["thread_id"])
+        try:
+            self.thread = await database_sync_to_async(selectors.thread_get_for_user)(
+                user=user, thread_id=thread_id
+            )
+        except NotFound:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = events.thread_group(self.thread.pk)
+        self.streaming = False
+        self.held: list[dict[str, Any]] = []
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.stream_opened()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    def query_param(self, name: str) -> str | None:
+        values = parse_qs(self.scope.get("query_string", b"").decode()).get(name)
+        return values[0] if values else None
+
+    async def start_streaming(self, since: int) -> None:
+        """Send everything after `since` from the database, then the held live events."""
+        self.last_sent = since
+        await self.backfill(upto=None)
+        self.streaming = True
+        held, self.held = self.held, []
+        for item in held:
+            await self.forward([item])
+
+    async def backfill(self, upto: int | None) -> None:
+        while upto is None or self.last_sent < upto:
+            batch = await database_sync_to_async(selectors.messages_after)(
+                thread=self.thread, since=self.last_sent, limit=BACKFILL_CHUNK
+            )
+            if upto is not None:
+                batch = [m for m in batch if m.seq < upto]
+            if not batch:
+                return
+            await self.send_messages(
+                [
+                    {
+                        "seq": m.seq,
+                        "json": events.message_payload(m),
+                        "html": events.message_html(m),
+                    }
+                    for m in batch
+                ]
+            )
+            self.last_sent = batch[-1].seq
+
+    async def feed_messages(self, event: dict[str, Any]) -> None:
+        if not self.streaming:
+            self.held.extend(event["messages"])
+            return
+        await self.forward(event["messages"])
+
+    async def forward(self, items: list[dict[str, Any]]) -> None:
+        fresh = [item for item in items if item["seq"] > self.last_sent]
+        if not fresh:
+            return
+        if fresh[0]["seq"] > self.last_sent + 1:
+            await self.backfill(upto=fresh[0]["seq"])
+            fresh = [item for item in fresh if item["seq"] > self.last_sent]
+        if fresh:
+            await self.send_messages(fresh)
+            self.last_sent = fresh[-1]["seq"]
+
+
+class ThreadJSONConsumer(ThreadStreamConsumer):
+    """`/ws/v1/threads/{id}/?since=<seq>`: every message after seq, then each new one."""
+
+    async def stream_opened(self) -> None:
+        since = self.query_param("since")
+        if since is None:
+            start = self.thread.last_seq
+        elif since.isdigit():
+            start = int(since)
+        else:
+            await self.send(json.dumps({"type": "error", "error": "since must be a number"}))
+            await self.close(code=4400)
+            return
+        await self.start_streaming(start)
+
+    async def send_messages(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            await self.send(json.dumps({"type": "message.created", "message": item["json"]}))
+
+    async def feed_delivery(self, event: dict[str, Any]) -> None:
+        await self.send(json.dumps({"type": "delivery.updated", **event}))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Writes go over HTTP; the socket only answers pings so clients can check liveness.
+        try:
+            frame = json.loads(text_data or "")
+        except ValueError:
+            frame = None
+        if isinstance(frame, dict) and frame.get("type") == "ping":
+            await self.send(json.dumps({"type": "pong", "last_seq": self.last_sent}))
+        else:
+            await self.send(json.dumps({"type": "error", "error": "send {'type': 'ping'} only"}))
+
+
+class ThreadFeedConsumer(ThreadStreamConsumer):
+    """`/ws/threads/{id}/` for the thread page (htmx ws extension, out-of-band swaps).
+
+    The page opens the socket and then says where it is with `{"type": "resume", "since": N}`
+    (the seq of the newest message in its DOM), so a reconnect fetches exactly what it missed.
+    """
+
+    async def stream_opened(self) -> None:
+        self.user = self.scope["user"]
+        self.last_marked = 0.0
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(frame, dict) or frame.get("type") != "resume" or self.streaming:
+            return
+        since = frame.get("since")
+        if not isinstance(since, int) or since < 0:
+            return
+        await self.start_streaming(since)
+        await self.mark_read(force=True)
+
+    async def send_messages(self, items: list[dict[str, Any]]) -> None:
+        html = "".join(item["html"] for item in items)
+        await self.send(f'<div id="feed-messages" hx-swap-oob="beforeend">{html}</div>')
+        await self.mark_read()
+
+    async def feed_delivery(self, event: dict[str, Any]) -> None:
+        if not self.streaming:
+            return
+        html = await database_sync_to_async(self.render_deliveries)(event["message"])
+        if html:
+            await self.send(html)
+
+    def render_deliveries(self, message_id: int) -> str:
+        message = (
+            Message.objects.filter(pk=message_id).prefetch_related("deliveries__agent").first()
+        )
+        if message is None:
+            return ""
+        return render_to_string(
+            "threads/thread.html#deliveries",
+            {"message": message, "deliveries": list(message.deliveries.all()), "oob": True},
+        )
+
+    async def mark_read(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_marked >= MARK_READ_EVERY_SECONDS:
+            self.last_marked = now
+            await database_sync_to_async(services.thread_mark_read)(
+                thread=self.thread, user=self.user, seq=self.last_sent
+            )
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "streaming", False):
+            await self.mark_read(force=True)
+        await super().disconnect(code)

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.agents.models import Agent
+from apps.core.models import TimeStampedModel
+from apps.teams.models import Team
+
+
+class ThreadKind(models.TextChoices):
+    CHANNEL = "channel", "Channel"
+    DIRECT = "direct", "Direct"
+
+
+class Thread(TimeStampedModel):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="threads")
+    kind = models.CharField(max_length=10, choices=ThreadKind.choices, default=ThreadKind.CHANNEL)
+    name = models.CharField(max_length=80)
+    topic = models.CharField(max_length=250, blank=True)
+    # A direct thread is between the team's humans and exactly one agent.
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="direct_threads"
+    )
+    # The seq of the newest message; the next message takes last_seq + 1.
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="thread_name_unique"),
+            models.UniqueConstraint(
+                fields=["team", "agent"],
+                condition=models.Q(kind="direct"),
+                name="thread_one_direct_per_agent",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="channel", agent__isnull=True)
+                    | models.Q(kind="direct", agent__isnull=False)
+                ),
+                name="thread_direct_has_agent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"#{self.name}" if self.kind == ThreadKind.CHANNEL else f"@{self.name}"
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", "Text"
+    TOOL_CALL = "tool_call", "Tool call"
+    TOOL_RESULT = "tool_result", "Tool result"
+    STATUS = "status", "Status"
+    ERROR = "error", "Error"
+    ARTIFACT = "artifact", "Artifact"
+
+
+class Message(models.Model):
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=12, choices=MessageKind.choices, default=MessageKind.TEXT)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    body = models.TextField(blank=True)
+    # Kind-specific structure: a tool call's name and input, a result's exit code, ...
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["thread", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="message_seq_unique"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=MessageKind.values), name="message_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread} #{self.seq}"
+
+    def delivery_rows(self) -> list[Delivery]:
+        """Deliveries attached by the writer (no query), else the prefetched ones."""
+        attached = getattr(self, "delivery_list", None)
+        return attached if attached is not None else list(self.deliveries.all())
+
+    @property
+    def author_name(self) -> str:
+        if self.author_agent_id:
+            return self.author_agent.display_name
+        if self.author_user_id:
+            return self.author_user.get_full_name() or self.author_user.get_username()
+        return "ozweb"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    ACKED = "acked", "Acknowledged"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(TimeStampedModel):
+    """One message addressed to one agent, tracked until the agent has it (or it failed)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "agent"], name="delivery_unique"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=DeliveryState.values), name="delivery_state_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "state"], name="delivery_agent_state")]
+
+    def __str__(self) -> str:
+        return f"{self.message} → {self.agent} ({self.state})"
+
+
+class ThreadReadState(models.Model):
+    """How far a human has read a thread; unread = thread.last_seq - last_read_seq."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="read_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user"], name="read_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.thread} to {self.last_read_seq}"

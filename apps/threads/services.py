@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from apps.agents.models import Agent
+from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.realtime import broadcast_on_commit
+from apps.teams.models import Membership, Role, Team
+from apps.threads import events
+from apps.threads.mentions import extract_mentions
+from apps.threads.models import (
+    Delivery,
+    Message,
+    MessageKind,
+    Thread,
+    ThreadKind,
+    ThreadReadState,
+)
+
+CHANNEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+
+
+def _max_body_bytes() -> int:
+    from django.conf import settings
+
+    return settings.OZWEB_MAX_MESSAGE_BYTES
+
+
+@transaction.atomic
+def thread_create_channel(
+    *, team: Team, name: str, created_by: AbstractBaseUser | None, topic: str = ""
+) -> Thread:
+    name = name.strip().lstrip("#").lower().replace(" ", "-")
+    if not CHANNEL_NAME_RE.match(name):
+        raise ServiceError(
+            "A channel name is 1–80 lowercase letters, digits, - or _.", field="name"
+        )
+    try:
+        with transaction.atomic():
+            thread = Thread.objects.create(
+                team=team, kind=ThreadKind.CHANNEL, name=name, topic=topic.strip()[:250],
+                created_by=created_by,
+            )  # fmt: skip
+    except IntegrityError:
+        raise ServiceError(f"#{name} already exists in this team.", field="name") from None
+    broadcast_on_commit(events.team_group(team.pk), lambda: events.thread_changed_event(thread))
+    return thread
+
+
+def thread_create(*, actor: Membership, name: str, topic: str = "") -> Thread:
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot create threads.")
+    return thread_create_channel(team=actor.team, name=name, topic=topic, created_by=actor.user)
+
+
+@transaction.atomic
+def thread_direct_get_or_create(*, actor: Membership, agent: Agent) -> Thread:
+    if agent.team_id != actor.team_id:
+        raise PermissionDenied()
+    existing = Thread.objects.filter(team=actor.team, kind=ThreadKind.DIRECT, agent=agent).first()
+    if existing:
+        return existing
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot start threads.")
+    thread = Thread.objects.create(
+        team=actor.team, kind=ThreadKind.DIRECT, agent=agent, name=f"dm-{agent.handle}",
+        created_by=actor.user,
+    )  # fmt: skip
+    broadcast_on_commit(
+        events.team_group(thread.team_id), lambda: events.thread_changed_event(thread)
+    )
+    return thread
+
+
+@dataclass
+class NewMessage:
+    """One message to append; `recipients` are the agents that get a Delivery for it."""
+
+    body: str
+    kind: str = MessageKind.TEXT
+    author_user: AbstractBaseUser | None = None
+    author_agent: Agent | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    recipients: list[Agent] = field(default_factory=list)
+
+
+def check_body(body: str) -> str:
+    if not isinstance(body, str):
+        raise ServiceError("The message body must be text.", field="body")
+    size = len(body.encode("utf-8"))
+    if size > _max_body_bytes():
+        raise ServiceError(
+            f"The message is {size:,} bytes; the limit is {_max_body_bytes():,} bytes. "
+            "Put long content in an artifact or split it.",
+            field="body",
+            code="too_large",
+        )
+    return body
+
+
+def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
+    """The agents a human's message addresses: its @mentions, and a direct thread's agent.
+
+    A mention that names neither an agent nor a member of the team is refused: a message
+    to nobody must fail loudly rather than vanish.
+    """
+    handles = extract_mentions(body)
+    agents = {a.handle: a for a in Agent.objects.filter(team_id=thread.team_id, handle__in=handles)}
+    usernames = set(
+        get_user_model()
+        .objects.filter(memberships__team_id=thread.team_id, username__in=handles)
+        .values_list("username", flat=True)
+    )
+    unknown = [h for h in handles if h not in agents and h not in usernames]
+    if unknown:
+        names = ", ".join(f"@{h}" for h in unknown)
+        raise ServiceError(
+            f"No agent or member of this team is called {names}.",
+            field="body",
+            code="unknown_recipient",
+        )
+    recipients = [agents[h] for h in handles if h in agents]
+    if thread.kind == ThreadKind.DIRECT and thread.agent and thread.agent not in recipients:
+        recipients.append(thread.agent)
+    return recipients
+
+
+def message_post(*, actor: Membership, thread: Thread, body: str) -> Message:
+    """A human posts to a thread."""
+    if thread.team_id != actor.team_id:
+        raise PermissionDenied()
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers can read threads but not post.")
+    body = check_body(body)
+    if not body.strip():
+        raise ServiceError("Write something first.", field="body")
+    recipients = resolve_recipients(thread=thread, body=body)
+    with transaction.atomic():
+        [message] = messages_append(
+            thread=thread,
+            items=[NewMessage(body=body, author_user=actor.user, recipients=recipients)],
+        )
+        thread_mark_read(thread=thread, user=actor.user, seq=message.seq)
+    return message
+
+
+@transaction.atomic
+def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]:
+    """Append messages in one transaction with consecutive seqs, and broadcast them once.
+
+    The seq block is taken with an UPDATE on the thread row, whose lock (PostgreSQL) or the
+    database write lock (SQLite) orders concurrent writers: seqs commit in increasing order.
+    """
+    if not items:
+        return []
+    now = timezone.now()
+    Thread.objects.filter(pk=thread.pk).update(
+        last_seq=F("last_seq") + len(items), last_message_at=now
+    )
+    last_seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+    thread.last_seq, thread.last_message_at = last_seq, now
+    first = last_seq - len(items) + 1
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                thread=thread,
+                seq=first + i,
+                kind=item.kind,
+                body=item.body,
+                data=item.data,
+                author_user=item.author_user,
+                author_agent=item.author_agent,
+                created_at=now,
+            )  # fmt: skip
+            for i, item in enumerate(items)
+        ]
+    )
+    deliveries = Delivery.objects.bulk_create(
+        [
+            Delivery(message=message, agent=agent)
+            for message, item in zip(messages, items, strict=True)
+            for agent in dict.fromkeys(item.recipients)
+        ]
+    )
+    by_message: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_message.setdefault(delivery.message_id, []).append(delivery)
+    for message in messages:
+        message.thread = thread
+        message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
+    broadcast_on_commit(events.thread_group(thread.pk), lambda: events.messages_event(messages))
+    broadcast_on_commit(
+        events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
+    )
+    return messages
+
+
+def thread_mark_read(*, thread: Thread, user: AbstractBaseUser, seq: int | None = None) -> None:
+    if seq is None:
+        seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+    state, created = ThreadReadState.objects.get_or_create(
+        thread=thread, user=user, defaults={"last_read_seq": seq}
+    )
+    if not created and state.last_read_seq < seq:
+        ThreadReadState.objects.filter(pk=state.pk).update(
+            last_read_seq=Greatest(F("last_read_seq"), seq)
+        )

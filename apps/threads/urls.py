@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.threads import views
+
+urlpatterns = [
+    path("teams/<int:team_id>/threads/new/", views.thread_new, name="thread-new"),
+    path("threads/<int:thread_id>/", views.thread_page, name="thread"),
+    path("threads/<int:thread_id>/older/", views.messages_older, name="thread-older"),
+    path("threads/<int:thread_id>/messages/", views.message_create, name="message-create"),
+]
