@@ -9,10 +9,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Local state of an embedded install: SQLite file, generated key, media, demo login.
+VAR_DIR = Path(env.str("OZWEB_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("OZWEB_DEBUG", default=False)
 # The embedded default generates a key once and keeps it under var/; production sets its own.
@@ -22,7 +25,6 @@ if not SECRET_KEY:
     if not key_file.exists():
         import secrets
 
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     SECRET_KEY = key_file.read_text().strip()
@@ -127,7 +129,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-MEDIA_ROOT = env.path("OZWEB_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+OZWEB_SERVE_STATIC = env.bool("OZWEB_SERVE_STATIC", default=True)
+MEDIA_ROOT = env.str("OZWEB_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "login"

@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` (embedded product) and `make test` (everything).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Embedded default: SQLite, in-process channel layer and worker, Docker if reachable.
+run: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
+	$(BIN)/daphne -b $(HOST) -p $(PORT) ozweb.asgi:application
+
+# Installs what the tests need (Python deps, Chromium, ...) and runs the whole suite.
+test:
+	bash scripts/test.sh
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench:
+	$(BIN)/python bench/feed.py

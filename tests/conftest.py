@@ -1,0 +1,187 @@
+"""Shared fixtures. Tests of the outside world use the real services; in CI (CI=true) a
+missing service fails the test instead of skipping it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.teams.models import Role
+from tests.factories import (
+    AgentFactory,
+    MembershipFactory,
+    ThreadFactory,
+    token_for,
+)
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_URL = os.environ.get("OZWEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get(
+    "OZWEB_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def require_service(url: str, what: str) -> None:
+    """Skip (locally) or fail (in CI) when a real service is not listening."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
+            return
+    except OSError as exc:
+        message = f"{what} is not reachable at {parsed.hostname}:{parsed.port} ({exc})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings) -> None:
+    """Factories set a password per user; the production hasher would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def in_memory_channel_layer(settings) -> Iterator[None]:
+    """Each test gets a fresh in-process channel layer unless it asks for Redis."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def redis_channel_layer(settings) -> Iterator[str]:
+    from channels.layers import channel_layers
+
+    require_service(REDIS_URL, "Redis")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"ozweb-test-{os.getpid()}"},
+        }
+    }
+    channel_layers.backends.clear()
+    yield REDIS_URL
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def owner(db):
+    return MembershipFactory(role=Role.OWNER)
+
+
+@pytest.fixture
+def team(owner):
+    return owner.team
+
+
+@pytest.fixture
+def member(team):
+    return MembershipFactory(team=team, role=Role.MEMBER)
+
+
+@pytest.fixture
+def admin(team):
+    return MembershipFactory(team=team, role=Role.ADMIN)
+
+
+@pytest.fixture
+def viewer(team):
+    return MembershipFactory(team=team, role=Role.VIEWER)
+
+
+@pytest.fixture
+def agent(team):
+    return AgentFactory(team=team, handle="coder", display_name="Coder")
+
+
+@pytest.fixture
+def thread(team):
+    return ThreadFactory(team=team, name="general")
+
+
+@pytest.fixture
+def other_team(db):
+    """A second team with its own owner, agent and thread: never visible to the first."""
+    other_owner = MembershipFactory(role=Role.OWNER)
+    other = other_owner.team
+    return {
+        "team": other,
+        "owner": other_owner,
+        "agent": AgentFactory(team=other, handle="spy"),
+        "thread": ThreadFactory(team=other, name="secret"),
+    }
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def api(owner) -> APIClient:
+    return api_client_for(owner.user)
+
+
+def session_api_client_for(user) -> APIClient:
+    """An API client authenticated by the session cookie, as the browser is."""
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def web_client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def web(owner) -> Client:
+    """The owner, logged in to the HTML pages."""
+    return web_client_for(owner.user)
+
+
+@pytest.fixture
+def post_messages(owner):
+    """Append `count` plain messages to a thread (one transaction, consecutive seqs)."""
+    from apps.threads.services import NewMessage, messages_append
+
+    def post(thread, count: int, *, author=None, prefix: str = "message"):
+        author = author or owner.user
+        items = [NewMessage(body=f"{prefix} {n}", author_user=author) for n in range(1, count + 1)]
+        return messages_append(thread=thread, items=items)
+
+    return post
+
+
+@pytest.fixture
+def embedded_env(tmp_path):
+    """A fresh embedded install (its own SQLite file and var dir), migrated, no Redis."""
+    from tests.e2e.servers import base_env, manage
+
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        OZWEB_VAR_DIR=str(tmp_path / "var"),
+    )
+    manage(env, "migrate", "--noinput", "-v0")
+    return env
+
+
+@pytest.fixture
+def embedded_server(embedded_env, tmp_path):
+    """daphne serving that install on a free loopback port."""
+    from tests.e2e.servers import Daphne
+
+    server = Daphne(embedded_env).start(tmp_path)
+    yield server
+    server.stop()
