@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
 from apps.agents.models import Agent
@@ -115,10 +115,13 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     """
     handles = extract_mentions(body)
     agents = {a.handle: a for a in Agent.objects.filter(team_id=thread.team_id, handle__in=handles)}
+    # Handles come lowercased; usernames keep their case (the composer suggests "@AdaL").
     usernames = set(
         get_user_model()
-        .objects.filter(memberships__team_id=thread.team_id, username__in=handles)
-        .values_list("username", flat=True)
+        .objects.filter(memberships__team_id=thread.team_id)
+        .annotate(handle=Lower("username"))
+        .filter(handle__in=handles)
+        .values_list("handle", flat=True)
     )
     unknown = [h for h in handles if h not in agents and h not in usernames]
     if unknown:
