@@ -1,0 +1,54 @@
+"""Where runs execute: `get_sandbox()` picks Docker when an engine answers, else a local
+subprocess (unsandboxed). `OZWEB_SANDBOX` (setting or environment variable) forces a kind:
+``auto`` (default), ``docker`` or ``local``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .base import Sandbox, SandboxProcess, SandboxSpec
+from .docker import DockerSandbox
+from .local import LocalSandbox
+
+__all__ = [
+    "DockerSandbox",
+    "LocalSandbox",
+    "Sandbox",
+    "SandboxProcess",
+    "SandboxSpec",
+    "get_sandbox",
+    "sandbox_network",
+]
+
+logger = logging.getLogger(__name__)
+KINDS = ("auto", "docker", "local")
+
+
+def sandbox_kind() -> str:
+    """The configured kind: the OZWEB_SANDBOX setting, else the environment, else "auto"."""
+    from django.conf import settings
+
+    value = getattr(settings, "OZWEB_SANDBOX", None) if settings.configured else None
+    value = (value or os.environ.get("OZWEB_SANDBOX") or "auto").strip().lower()
+    if value not in KINDS:
+        raise ValueError(f"OZWEB_SANDBOX must be one of {', '.join(KINDS)}, not {value!r}")
+    return value
+
+
+def get_sandbox() -> Sandbox:
+    kind = sandbox_kind()
+    if kind == "docker":
+        return DockerSandbox()
+    if kind == "local":
+        return LocalSandbox()
+    if DockerSandbox.available():
+        return DockerSandbox()
+    logger.warning("no Docker engine answers: runs execute as UNSANDBOXED local processes")
+    return LocalSandbox()
+
+
+def sandbox_network() -> str | None:
+    """The network sandboxes use: "host" when OZWEB_SANDBOX_NETWORK=host (tests), else the
+    engine's default."""
+    return "host" if os.environ.get("OZWEB_SANDBOX_NETWORK", "").strip() == "host" else None
