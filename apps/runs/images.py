@@ -47,6 +47,7 @@ DEFAULT_TAG = "ozweb-harness:local"
 OS_REPOSITORY = "ozweb-harness-os"
 BASE_REPOSITORY = "ozweb-harness-base"
 LABEL_INPUTS = "org.ozweb.harness.inputs"
+LABEL_OS = "org.ozweb.harness.os"
 LABEL_BASE = "org.ozweb.harness.base"
 LABEL_RECIPE = "org.ozweb.harness.recipe"
 
@@ -115,11 +116,13 @@ def build_harness_image(*, tag: str = DEFAULT_TAG, force: bool = False, log: Log
             log(f"harness image {tag} is up to date ({inputs_hash[:12]})")
             return tag
         started = time.monotonic()
+        old_id, old_labels = _image_id(docker, tag), _image_labels(docker, tag)
         os_image = _ensure_os_image(docker, cache, os_hash, force=force, log=log)
         base_image = _ensure_base_image(
             docker, cache, os_image, base_hash, clis, force=force, log=log
         )
         _build_top_image(docker, cache, base_image, tag, inputs_hash, log=log)
+        _remove_replaced(docker, tag, old_id, old_labels, log=log)
         log(f"harness image {tag} built in {time.monotonic() - started:.0f}s ({inputs_hash[:12]})")
     return tag
 
@@ -257,19 +260,45 @@ def _run(
 
 
 def _image_label(docker: str, image: str, label: str) -> str | None:
+    return _image_labels(docker, image).get(label)
+
+
+def _image_id(docker: str, image: str) -> str | None:
+    result = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _image_labels(docker: str, image: str) -> dict[str, str]:
     result = subprocess.run(
         [docker, "image", "inspect", "--format", "{{json .Config.Labels}}", image],
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        return None
-    labels = json.loads(result.stdout.strip() or "null") or {}
-    return labels.get(label)
+        return {}
+    return json.loads(result.stdout.strip() or "null") or {}
 
 
-def _image_exists(docker: str, image: str) -> bool:
-    return subprocess.run([docker, "image", "inspect", image], capture_output=True).returncode == 0
+def _remove_replaced(
+    docker: str, tag: str, old_id: str | None, old_labels: dict[str, str], *, log: Log
+) -> None:
+    """After a rebuild, drop the previous image of ``tag`` and the layers only it used.
+
+    ``docker image rm`` refuses images that containers or other images still use; those stay.
+    """
+    if not old_id or _image_id(docker, tag) == old_id:
+        return
+    stale = [old_id]
+    new_labels = _image_labels(docker, tag)
+    for label, repository in ((LABEL_BASE, BASE_REPOSITORY), (LABEL_OS, OS_REPOSITORY)):
+        old_hash = old_labels.get(label)
+        if old_hash and old_hash != new_labels.get(label):
+            stale.append(f"{repository}:{old_hash[:16]}")
+    for image in stale:
+        if subprocess.run([docker, "image", "rm", image], capture_output=True).returncode == 0:
+            log(f"removed previous image {image[:19]}")
 
 
 @contextlib.contextmanager
@@ -299,7 +328,7 @@ def _prune(directory: Path, keep: str) -> None:
 
 def _ensure_os_image(docker: str, cache: Path, os_hash: str, *, force: bool, log: Log) -> str:
     image = f"{OS_REPOSITORY}:{os_hash[:16]}"
-    if not force and _image_label(docker, image, LABEL_BASE) == os_hash:
+    if not force and _image_label(docker, image, LABEL_OS) == os_hash:
         log(f"os layer {image} is cached")
         return image
     rootfs_dir = cache / "rootfs"
@@ -308,12 +337,18 @@ def _ensure_os_image(docker: str, cache: Path, os_hash: str, *, force: bool, log
     if force or not tarball.exists():
         _make_rootfs(tarball, log=log)
     log(f"importing {tarball.name} as {image}")
+    _import(docker, tarball, image, os_hash, log=log)
+    _prune(rootfs_dir, keep=os_hash[:16])
+    return image
+
+
+def _import(docker: str, tarball: Path, image: str, os_hash: str, *, log: Log) -> None:
     _run(
         [
             docker,
             "import",
             "--change",
-            f"LABEL {LABEL_BASE}={os_hash}",
+            f"LABEL {LABEL_OS}={os_hash}",
             "--change",
             f"LABEL {LABEL_RECIPE}={RECIPE_VERSION}",
             "--change",
@@ -324,8 +359,6 @@ def _ensure_os_image(docker: str, cache: Path, os_hash: str, *, force: bool, log
         log=log,
         quiet=True,
     )
-    _prune(rootfs_dir, keep=os_hash[:16])
-    return image
 
 
 def _make_rootfs(tarball: Path, *, log: Log) -> None:
