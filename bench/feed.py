@@ -349,6 +349,7 @@ class Result:
     client_cpu: float = float("nan")
     poster_cpu: float = float("nan")
     machine_cpu: float = float("nan")
+    others_cpu: float = float("nan")
     client_lag_p99: float = float("nan")
     client_lag_max: float = float("nan")
     notes: list[str] = field(default_factory=list)
@@ -377,7 +378,24 @@ class Stack:
         self.redis_prefix: str | None = None
         self.redis_url: str | None = None
         self.port = free_port()
+        self.src = self._source()
         self.env = self._env()
+
+    def _source(self) -> Path:
+        """The code to run: the working tree, or a `git archive` of --source <ref>.
+
+        Other people edit the working tree while this runs; a ref gives a consistent tree.
+        """
+        if self.args.source == "worktree":
+            return ROOT
+        dest = self.tmp / "src"
+        dest.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", self.args.source],
+            cwd=ROOT, capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
+        return dest
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OZWEB_", "DJANGO_"))}
@@ -410,7 +428,7 @@ class Stack:
     def manage(self, *argv: str) -> str:
         out = subprocess.run(
             [str(VENV_BIN / "python"), "manage.py", *argv],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300,
+            cwd=self.src, env=self.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         if out.returncode:
             raise RuntimeError(f"manage.py {' '.join(argv)} failed:\n{out.stderr[-3000:]}")
@@ -431,7 +449,7 @@ class Stack:
         proc = subprocess.Popen(
             [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(self.port), "-v", "1",
              "--access-log", str(self.tmp / "access.log"), "ozweb.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+            cwd=self.src, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )  # fmt: skip
         logf.close()
@@ -450,6 +468,20 @@ class Stack:
                     return
             time.sleep(0.2)
         raise RuntimeError(f"daphne not ready after {timeout}s:\n{self.daphne_log()}")
+
+    def start_profiler(self, seconds: float) -> subprocess.Popen[bytes] | None:
+        """py-spy (--profile PATH) sampling daphne for the measured window, as raw stacks."""
+        if not self.args.profile:
+            return None
+        out = self.tmp / "daphne-profile.txt"
+        proc = subprocess.Popen(
+            [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
+             "--duration", str(max(1, int(seconds))), "--rate", "200", "--nonblocking",
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self.procs.append(proc)
+        return proc
 
     def daphne_log(self) -> str:
         with contextlib.suppress(OSError):
@@ -558,6 +590,7 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
         for _, pipe in workers:
             pipe.send(("start",))
         cpu.begin()
+        profiler = stack.start_profiler(args.messages / args.rate)
         posts = _post_schedule(api, pool, thread_id, args.messages, args.rate, "m")
         pool.shutdown(wait=True)
         expected += [seq for seq, *_ in posts if seq is not None]
@@ -572,6 +605,9 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
                 raise RuntimeError(f"viewer process failed: {payload['fatal']}")
             outcomes.append(payload)
         cpu.end()
+        if profiler is not None:
+            profiler.wait(timeout=120)
+            result.notes.append(f"py-spy profile of daphne: {stack.tmp / 'daphne-profile.txt'}")
 
         _fill(result, args, posts, expected, outcomes, cpu)
     except KeyboardInterrupt:
@@ -677,6 +713,12 @@ def _fill(
     result.db_cpu = cpu.percent("db") if "db" in cpu.pids else float("nan")
     result.machine_cpu = cpu.machine_percent()
     result.client_cpu = sum(100 * o["cpu_s"] / cpu.wall for o in outcomes)
+    # Everything else on the machine (other people's builds and tests): the noise floor.
+    ours = sum(
+        x for x in (result.server_cpu, result.poster_cpu, result.redis_cpu, result.db_cpu) if x == x
+    )
+    cores = os.cpu_count() or 1
+    result.others_cpu = max(0.0, result.machine_cpu * cores - ours - result.client_cpu)
     lags = sorted(x for o in outcomes for x in o["lag_ms"])
     result.client_lag_p99 = percentile(lags, 99)
     result.client_lag_max = lags[-1] if lags else float("nan")
@@ -722,6 +764,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ("CPU redis / db % of a core", [two(r.redis_cpu, r.db_cpu, "{:.0f}") for r in results]),
         ("CPU viewers / poster %", [two(r.client_cpu, r.poster_cpu, "{:.0f}") for r in results]),
         ("CPU machine % (all cores)", [f(r.machine_cpu, "{:.0f}") for r in results]),
+        ("CPU not ours % of a core", [f(r.others_cpu, "{:.0f}") for r in results]),
         (
             "client loop lag p99 / max ms",
             [two(r.client_lag_p99, r.client_lag_max) for r in results],
@@ -764,6 +807,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-db", type=int, default=0)
     parser.add_argument("--redis-db-engine", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (daphne logs)")
+    parser.add_argument(
+        "--source", default="worktree", help="'worktree' (default) or a git ref to run instead"
+    )
+    parser.add_argument(
+        "--profile", metavar="PY_SPY", help="path to py-spy: sample daphne (implies --keep)"
+    )
     args = parser.parse_args(argv)
     layers = [x.strip() for x in args.layers.split(",") if x.strip()]
     if not layers or set(layers) - {"memory", "redis"}:
@@ -771,6 +820,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.viewers <= 5000 and 0 < args.rate <= 1000 and 1 <= args.messages <= 100_000):
         parser.error("viewers 1–5000, rate 0–1000, messages 1–100000")
     args.client_procs = max(1, min(args.client_procs, args.viewers))
+    if args.profile:
+        args.keep = True
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
