@@ -91,6 +91,7 @@ class DockerProcess:
         self._stderr = StderrTail()
         self._stdin_lock = threading.Lock()
         self._stdin_closed = False
+        self._exit_code: int | None = None
         demuxer = FrameDemuxer(self._stdout, self._stderr)
         self._reader = start_reader(
             f"sandbox-docker-{container_id[:12]}", lambda: self._sock.recv(_READ_SIZE), demuxer.feed
@@ -132,14 +133,18 @@ class DockerProcess:
                 raise
 
     def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            if timeout is not None and timeout <= 0:
-                return self._exit_code_if_exited()
-            result = self._client.api.wait(self._id, timeout=timeout)
-        except requests.exceptions.RequestException:
-            # The request timed out (a ReadTimeout, or a ConnectionError wrapping one).
-            return self._exit_code_if_exited()
-        return int(result["StatusCode"])
+        if self._exit_code is not None:
+            return self._exit_code
+        if timeout is not None and timeout <= 0:
+            code = self._exit_code_if_exited()
+        else:
+            try:
+                code = int(self._client.api.wait(self._id, timeout=timeout)["StatusCode"])
+            except requests.exceptions.RequestException:
+                # Timed out (a ReadTimeout, or a ConnectionError wrapping one).
+                code = self._exit_code_if_exited()
+        self._exit_code = code  # remembered: the container may be removed afterwards
+        return code
 
     def _exit_code_if_exited(self) -> int | None:
         state = self._client.api.inspect_container(self._id)["State"]
