@@ -21,3 +21,9 @@ application = ProtocolTypeRouter(
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+if settings.OZWEB_RUN_DISPATCH == "inprocess":
+    # Embedded mode has no Celery beat: the web process reconciles runs itself.
+    from apps.runs.reconcile import ReconcilerThread  # noqa: E402
+
+    ReconcilerThread().start()

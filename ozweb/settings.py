@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.teams",
     "apps.agents",
     "apps.threads",
+    "apps.runs",
     "apps.api",
 ]
 
@@ -142,6 +143,39 @@ OZWEB_MAX_MESSAGE_BYTES = env.int("OZWEB_MAX_MESSAGE_BYTES", default=64 * 1024)
 # Key for agent secrets at rest. Defaults to one derived from SECRET_KEY.
 OZWEB_SECRETS_KEY = env.str("OZWEB_SECRETS_KEY", default="")
 OZWEB_FEED_PAGE_SIZE = 50
+
+# -- runs -------------------------------------------------------------------------------------
+# Where queued runs go: "celery" (scaled), "inprocess" (a thread pool in the web process), or
+# "manual" (nothing: tests and scripts call execute_run themselves).
+OZWEB_RUN_DISPATCH = env.str("OZWEB_RUN_DISPATCH", default="celery" if REDIS_URL else "inprocess")
+OZWEB_INPROCESS_WORKERS = env.int("OZWEB_INPROCESS_WORKERS", default=4)
+# "auto": Docker when an engine answers, else local subprocesses (shown as unsandboxed).
+OZWEB_SANDBOX = env.str("OZWEB_SANDBOX", default="auto")
+OZWEB_SANDBOX_NETWORK = env.str("OZWEB_SANDBOX_NETWORK", default="")
+OZWEB_SANDBOX_MEMORY_BYTES = env.int("OZWEB_SANDBOX_MEMORY_BYTES", default=2 * 1024**3)
+OZWEB_SANDBOX_CPUS = env.float("OZWEB_SANDBOX_CPUS", default=2.0)
+OZWEB_SANDBOX_PIDS = env.int("OZWEB_SANDBOX_PIDS", default=512)
+OZWEB_HARNESS_IMAGE = env.str("OZWEB_HARNESS_IMAGE", default="ozweb-harness:local")
+# Per-agent workspaces and homes on the worker host (mounted into containers).
+OZWEB_AGENT_DATA_DIR = env.str("OZWEB_AGENT_DATA_DIR", default=str(VAR_DIR / "agents"))
+# Labels containers with this install's name, so two installs on one engine never mix runs.
+OZWEB_INSTANCE = env.str("OZWEB_INSTANCE", default="default")
+# How code inside sandboxes reaches ozweb (the app's own loopback URL with the host network).
+OZWEB_AGENT_API_URL = env.str("OZWEB_AGENT_API_URL", default="http://127.0.0.1:8000")
+# Where the example command agents live inside the harness image.
+OZWEB_CONTAINER_AGENTS_DIR = "/opt/ozweb/agents"
+# A run whose worker has not sent a heartbeat for this long is reconciled.
+OZWEB_RUN_STALE_SECONDS = env.int("OZWEB_RUN_STALE_SECONDS", default=30)
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = False
+CELERY_BEAT_SCHEDULE = {
+    "runs.reconcile": {"task": "runs.reconcile", "schedule": 15.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.teams.urls")),
     path("", include("apps.agents.urls")),
     path("", include("apps.threads.urls")),
+    path("", include("apps.runs.urls")),
 ]

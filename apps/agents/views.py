@@ -11,6 +11,7 @@ from apps.agents.forms import AgentForm
 from apps.agents.models import Agent
 from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
+from apps.runs.harnesses import capabilities_of
 from apps.teams.models import Membership, Role
 from apps.teams.views import membership_or_404
 from apps.threads.services import thread_direct_get_or_create
@@ -65,6 +66,8 @@ def agent_detail(request: HttpRequest, agent_id: int) -> HttpResponse:
             "membership": membership,
             "agent": agent,
             "secret_names": [s.name for s in agent.secrets.all()],
+            "capabilities": capabilities_of(agent.harness),
+            "runs": agent.runs.order_by("-id")[:10],
         },
     )
 

@@ -93,6 +93,7 @@ class DeliveryOutput(serializers.Serializer):
     handle = serializers.CharField()
     state = serializers.CharField()
     reason = serializers.CharField()
+    run = serializers.IntegerField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -113,8 +114,55 @@ class MessageOutput(serializers.Serializer):
     body = serializers.CharField()
     data = serializers.DictField()
     author = AuthorOutput()
+    run = serializers.IntegerField(allow_null=True, help_text="The run that produced it.")
     created_at = serializers.DateTimeField()
     deliveries = DeliveryOutput(many=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return message_payload(instance)
+
+
+class RunOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    agent = serializers.IntegerField(source="agent_id")
+    agent_handle = serializers.CharField(source="agent.handle")
+    team = serializers.IntegerField(source="team_id")
+    thread = serializers.IntegerField(source="thread_id", allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    children = serializers.SerializerMethodField()
+    resumes = serializers.IntegerField(source="resumes_id", allow_null=True)
+    harness = serializers.CharField()
+    capabilities = serializers.SerializerMethodField()
+    sandbox = serializers.CharField()
+    prompt = serializers.CharField()
+    session_id = serializers.CharField(allow_null=True)
+    exit_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    stderr_tail = serializers.CharField()
+    result_text = serializers.CharField()
+    usage = serializers.DictField()
+    cancel_requested = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_children(self, run: Any) -> list[int]:
+        return [child.pk for child in run.children.all()]
+
+    def get_capabilities(self, run: Any) -> dict[str, bool]:
+        from apps.runs.harnesses import capabilities_of
+
+        return capabilities_of(run.harness)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["session_id"] = data["session_id"] or None
+        return data
+
+
+class RunEventOutput(serializers.Serializer):
+    seq = serializers.IntegerField()
+    kind = serializers.CharField()
+    data = serializers.DictField()
+    created_at = serializers.DateTimeField()

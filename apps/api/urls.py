@@ -26,4 +26,9 @@ urlpatterns = [
         views.ThreadMessageListApi.as_view(),
         name="thread-messages",
     ),
+    path("runs/", views.RunListApi.as_view(), name="runs"),
+    path("runs/<int:run_id>/", views.RunDetailApi.as_view(), name="run"),
+    path("runs/<int:run_id>/cancel/", views.RunCancelApi.as_view(), name="run-cancel"),
+    path("runs/<int:run_id>/messages/", views.RunMessageApi.as_view(), name="run-messages"),
+    path("runs/<int:run_id>/events/", views.RunEventListApi.as_view(), name="run-events"),
 ]

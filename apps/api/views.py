@@ -22,10 +22,15 @@ from apps.api.serializers import (
     AgentOutput,
     MemberOutput,
     MessageOutput,
+    RunEventOutput,
+    RunOutput,
     TeamOutput,
     ThreadOutput,
 )
 from apps.core.errors import NotFound, ServiceError
+from apps.runs import selectors as run_selectors
+from apps.runs import services as run_services
+from apps.runs.models import RunStatus
 from apps.teams import selectors as team_selectors
 from apps.teams import services as team_services
 from apps.teams.models import Membership, Role
@@ -284,3 +289,92 @@ def _int_param(
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ServiceError(f"{name} must be {bounds}.", field=name)
     return value
+
+
+class RunListApi(APIView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "RunCreateInput"
+
+        agent = serializers.IntegerField()
+        prompt = serializers.CharField(trim_whitespace=False)
+        thread = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("thread", int),
+            OpenApiParameter("agent", int),
+            OpenApiParameter("status", str, enum=RunStatus.values),
+        ],
+        responses=RunOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        status_filter = request.query_params.get("status") or None
+        if status_filter and status_filter not in RunStatus.values:
+            raise ServiceError(
+                f"status must be one of {', '.join(RunStatus.values)}.", field="status"
+            )
+        runs = run_selectors.run_list_for_user(
+            user=request.user,
+            thread=_int_param(request, "thread", default=0, low=0) or None,
+            agent=_int_param(request, "agent", default=0, low=0) or None,
+            status=status_filter,
+        )
+        return _paginate(request, self, runs, RunOutput)
+
+    @extend_schema(request=Input, responses={201: RunOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(self.Input, request.data)
+        actor, agent = _membership_for_agent(request.user, data["agent"])
+        thread = None
+        if data.get("thread"):
+            thread = thread_selectors.thread_get(team=actor.team, thread_id=data["thread"])
+        run = run_services.run_start(actor=actor, agent=agent, prompt=data["prompt"], thread=thread)
+        return Response(RunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses=RunOutput)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = run_selectors.run_get_for_user(user=request.user, run_id=run_id)
+        return Response(RunOutput(run).data)
+
+
+class RunCancelApi(APIView):
+    @extend_schema(request=None, responses={202: RunOutput})
+    def post(self, request: Request, run_id: int) -> Response:
+        run = run_selectors.run_get_for_user(user=request.user, run_id=run_id)
+        actor = team_selectors.membership_get(user=request.user, team_id=run.team_id)
+        run = run_services.run_request_cancel(actor=actor, run=run)
+        return Response(RunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunMessageApi(APIView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "RunMessageInput"
+
+        body = serializers.CharField(trim_whitespace=False)
+
+    @extend_schema(request=Input, responses={201: MessageOutput})
+    def post(self, request: Request, run_id: int) -> Response:
+        run = run_selectors.run_get_for_user(user=request.user, run_id=run_id)
+        actor = team_selectors.membership_get(user=request.user, team_id=run.team_id)
+        data = _validated(self.Input, request.data)
+        message = run_services.run_send_message(actor=actor, run=run, body=data["body"])
+        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+
+class RunEventListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", int), OpenApiParameter("limit", int)],
+        responses=RunEventOutput(many=True),
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = run_selectors.run_get_for_user(user=request.user, run_id=run_id)
+        events = run_selectors.run_events(
+            run=run,
+            since=_int_param(request, "since", default=0, low=0),
+            limit=_int_param(request, "limit", default=500, low=1, high=2000),
+        )
+        return Response(RunEventOutput(events, many=True).data)

@@ -29,6 +29,7 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
         "handle": delivery.agent.handle,
         "state": delivery.state,
         "reason": delivery.reason,
+        "run": delivery.run_id,
         "updated_at": delivery.updated_at.isoformat() if delivery.updated_at else None,
     }
 
@@ -58,6 +59,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "body": message.body,
         "data": message.data,
         "author": author,
+        "run": message.run_id,
         "created_at": message.created_at.isoformat(),
         "deliveries": [delivery_payload(d) for d in message.delivery_rows()],
     }

@@ -77,6 +77,10 @@ class Message(models.Model):
     body = models.TextField(blank=True)
     # Kind-specific structure: a tool call's name and input, a result's exit code, ...
     data = models.JSONField(default=dict, blank=True)
+    # The run that produced this message (agent output), if any.
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,6 +126,13 @@ class Delivery(TimeStampedModel):
         max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
     )
     reason = models.CharField(max_length=500, blank=True)
+    # The run that took (or is taking) this message to the agent.
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    # Failed attempts to start a run for it; retried with backoff until the limit.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

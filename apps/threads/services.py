@@ -91,12 +91,18 @@ class NewMessage:
     author_agent: Agent | None = None
     data: dict[str, Any] = field(default_factory=dict)
     recipients: list[Agent] = field(default_factory=list)
+    run: Any = None  # the runs.Run that produced it
 
 
 def check_body(body: str) -> str:
     if not isinstance(body, str):
         raise ServiceError("The message body must be text.", field="body")
-    size = len(body.encode("utf-8"))
+    if "\x00" in body:
+        raise ServiceError("The message contains a NUL character.", field="body")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ServiceError("The message is not valid Unicode text.", field="body") from None
     if size > _max_body_bytes():
         raise ServiceError(
             f"The message is {size:,} bytes; the limit is {_max_body_bytes():,} bytes. "
@@ -108,7 +114,8 @@ def check_body(body: str) -> str:
 
 
 def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
-    """The agents a human's message addresses: its @mentions, and a direct thread's agent.
+    """The agents a human's message addresses: its @mentions, a direct thread's agent, and
+    any agent with a live run in the thread (a reply there steers it).
 
     A mention that names neither an agent nor a member of the team is refused: a message
     to nobody must fail loudly rather than vanish.
@@ -134,10 +141,18 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     recipients = [agents[h] for h in handles if h in agents]
     if thread.kind == ThreadKind.DIRECT and thread.agent and thread.agent not in recipients:
         recipients.append(thread.agent)
+    from apps.runs.models import Run
+
+    running = Agent.objects.filter(
+        pk__in=Run.objects.filter(thread=thread).active().values("agent_id")
+    ).exclude(pk__in=[a.pk for a in recipients])
+    recipients.extend(running)
     return recipients
 
 
-def message_post(*, actor: Membership, thread: Thread, body: str) -> Message:
+def message_post(
+    *, actor: Membership, thread: Thread, body: str, extra_recipients: list[Agent] = ()
+) -> Message:
     """A human posts to a thread."""
     if thread.team_id != actor.team_id:
         raise PermissionDenied()
@@ -147,6 +162,9 @@ def message_post(*, actor: Membership, thread: Thread, body: str) -> Message:
     if not body.strip():
         raise ServiceError("Write something first.", field="body")
     recipients = resolve_recipients(thread=thread, body=body)
+    recipients += [
+        a for a in extra_recipients if a not in recipients and a.team_id == thread.team_id
+    ]
     with transaction.atomic():
         [message] = messages_append(
             thread=thread,
@@ -183,7 +201,8 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
                 author_user=item.author_user,
                 author_agent=item.author_agent,
                 created_at=now,
-            )  # fmt: skip
+                run=item.run,
+            )
             for i, item in enumerate(items)
         ]
     )
@@ -200,6 +219,10 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     for message in messages:
         message.thread = thread
         message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
+    if deliveries:
+        from apps.runs.services import deliveries_dispatch_on_commit
+
+        deliveries_dispatch_on_commit(d.agent_id for d in deliveries)
     broadcast_on_commit(events.thread_group(thread.pk), lambda: events.messages_event(messages))
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)

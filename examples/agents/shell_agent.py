@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A model-free agent for ozweb's `command` harness: runs the shell commands it is sent.
 
-Each `{"type": "user", "text": ...}` line on stdin is a shell command (a leading `$ ` or `run:`
-is dropped). It runs in $OZWEB_WORKSPACE, else /workspace when that exists, else the current
+Each `{"type": "user", "text": ...}` line on stdin holds a shell command: a code block or
+`code` span in it, else the text itself (ozweb's "who wrote where" header, leading @mentions and
+a `$ ` or `run:` prefix are dropped). It runs in $OZWEB_WORKSPACE, else /workspace when that exists, else the current
 directory, and the agent reports it as a `tool_call`, a `tool_result` and a `result`. It keeps
 reading until stdin closes or it gets `stop`/`exit`/`quit`. `{"type": "interrupt"}` kills
 the running command.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -43,8 +45,21 @@ def read_stdin(inbox: queue.Queue) -> None:
     inbox.put(None)  # stdin closed
 
 
+HEADER = re.compile(r"^\S+ wrote in \S+:\n")  # how ozweb introduces a message from a thread
+FENCED = re.compile(r"```[\w-]*\n(.*?)```", re.DOTALL)
+INLINE = re.compile(r"`([^`\n]+)`")
+MENTIONS = re.compile(r"^(?:@[\w.-]+[,:]?\s+)+")
+
+
 def command_of(text: str) -> str:
-    text = text.strip()
+    """The shell command in a message: a code block or `code` span if there is one, else the
+    text without ozweb's "who wrote where" header, leading @mentions and a `$ `/`run:` prefix."""
+    text = HEADER.sub("", text.strip(), count=1)
+    for pattern in (FENCED, INLINE):
+        match = pattern.search(text)
+        if match:
+            return match.group(1).strip()
+    text = MENTIONS.sub("", text).strip()
     for prefix in ("$ ", "run:"):
         if text.startswith(prefix):
             return text[len(prefix) :].strip()

@@ -55,3 +55,17 @@ __all__ = [
     "get_adapter",
     "tool_kind",
 ]
+
+
+def capabilities_of(name: str) -> dict[str, bool]:
+    """What a harness can do, for the UI and the API (all False for an unknown one)."""
+    adapter_class = ADAPTERS.get(name)
+    if adapter_class is None:
+        return {"mid_run_input": False, "resume": False, "usage": False, "cost": False}
+    caps = adapter_class.capabilities
+    return {
+        "mid_run_input": caps.mid_run_input,
+        "resume": caps.resume,
+        "usage": caps.usage,
+        "cost": caps.cost,
+    }

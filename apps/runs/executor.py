@@ -1,0 +1,386 @@
+"""execute_run: hold one run from its container's start to its end.
+
+The same code runs in a Celery worker (scaled) and in the web process's thread pool
+(embedded). It starts the harness in a sandbox, turns each stdout line into normalized events
+through the harness adapter, persists them in batches (at most every FLUSH_SECONDS, one
+transaction and one broadcast per batch), writes steering messages to stdin, and obeys stop
+requests and the agent's timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from apps.agents.services import agent_secret_values
+from apps.runs import services
+from apps.runs.harnesses import get_adapter
+from apps.runs.harnesses.base import Adapter, EventKind, NormalizedEvent, StdinMode
+from apps.runs.models import Run, RunStatus
+from apps.runs.sandboxes import get_sandbox, sandbox_network
+from apps.runs.sandboxes.base import (
+    LABEL_AGENT,
+    LABEL_INSTANCE,
+    LABEL_RUN,
+    LABEL_TEAM,
+    Sandbox,
+    SandboxProcess,
+    SandboxSpec,
+)
+from apps.runs.wakeup import Subscription
+from apps.threads.models import Delivery
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.05
+FLUSH_MAX_EVENTS = 200
+POLL_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+KILL_WAIT_SECONDS = 10.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def agent_dirs(run: Run) -> tuple[Path, Path]:
+    """The agent's persistent workspace and home (harness sessions live in the home)."""
+    base = Path(settings.OZWEB_AGENT_DATA_DIR) / f"team-{run.team_id}" / f"agent-{run.agent_id}"
+    return base / "workspace", base / "home"
+
+
+def execute_run(run_id: int, *, sandbox: Sandbox | None = None) -> Run | None:
+    """Claim a queued run and hold it to the end. A run someone else claimed is left alone."""
+    run = Run.objects.select_related("agent", "thread", "resumes", "team").filter(pk=run_id).first()
+    if run is None:
+        return None
+    claimed = services.run_transition(
+        run=run,
+        from_statuses=[RunStatus.QUEUED],
+        to=RunStatus.STARTING,
+        worker=worker_name(),
+        attempts=run.attempts + 1,
+    )
+    if not claimed:
+        return run
+    RunExecution(run, sandbox or get_sandbox()).execute()
+    return run
+
+
+class RunExecution:
+    def __init__(self, run: Run, sandbox: Sandbox) -> None:
+        self.run = run
+        self.sandbox = sandbox
+        self.agent = run.agent
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.batch: list[NormalizedEvent] = []
+        self.secrets: list[str] = []
+        self.process: SandboxProcess | None = None
+        self.adapter: Adapter | None = None
+        self.stdin_open = False
+        self.cancelled = False
+        self.timed_out = False
+
+    # -- start ------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        try:
+            self.start()
+        except Exception as exc:
+            logger.exception("run %s could not start", self.run.pk)
+            reason = f"could not start: {exc}"[:1000]
+            services.run_transition(
+                run=self.run,
+                from_statuses=[RunStatus.STARTING],
+                to=RunStatus.FAILED,
+                error=services.mask_secrets(reason, self.secrets),
+            )
+            services.deliveries_release_failed_start(run=self.run, reason=str(exc)[:200])
+            return
+        with Subscription(self.run.pk, lambda: self.inbox.put(("wake", None))):
+            try:
+                self.pump()
+            except Exception as exc:
+                logger.exception("run %s: executor failed", self.run.pk)
+                self.kill()
+                self.finish(error=f"ozweb lost the run: {exc}")
+            finally:
+                if self.process is not None:
+                    self.process.cleanup()
+
+    def attach(self, process: SandboxProcess) -> None:
+        """Take over a run whose worker died, from its still-running process onwards."""
+        run, agent = self.run, self.agent
+        self.secrets = [v for v in agent_secret_values(agent=agent).values() if len(v) >= 4]
+        self.adapter = self.make_adapter()
+        self.adapter.session_id = run.session_id or None
+        self.process = process
+        started = run.started_at.timestamp() if run.started_at else time.time()
+        self.deadline = time.monotonic() + max(
+            0.0, started + agent.run_timeout_seconds - time.time()
+        )
+        self.stdin_open = self.adapter.capabilities.mid_run_input
+        services.run_ingest(
+            run=run,
+            events_batch=[
+                NormalizedEvent(
+                    kind=EventKind.WARNING,
+                    data={"message": f"re-attached by {worker_name()}; earlier output is above"},
+                )
+            ],
+            secrets=self.secrets,
+        )
+        with Subscription(run.pk, lambda: self.inbox.put(("wake", None))):
+            try:
+                self.pump()
+            finally:
+                process.cleanup()
+
+    def make_adapter(self) -> Adapter:
+        options: dict[str, Any] = {}
+        if self.agent.harness == "command":
+            # Through a shell, so the command may use variables such as $OZWEB_AGENTS_DIR.
+            options["command"] = ["sh", "-c", self.agent.command]
+        return get_adapter(self.agent.harness, **options)
+
+    def start(self) -> None:
+        run, agent = self.run, self.agent
+        secrets = agent_secret_values(agent=agent)
+        self.secrets = [v for v in secrets.values() if len(v) >= 4]
+        self.adapter = self.make_adapter()
+        env = {
+            **{k: str(v) for k, v in agent.environment.items()},
+            **secrets,
+            **self.ozweb_env(),
+        }
+        invocation = self.adapter.build_invocation(
+            prompt=run.prompt,
+            model=agent.model,
+            session_id=(run.resumes.session_id or None) if run.resumes_id else None,
+            instructions=agent.instructions,
+            env=env,
+        )
+        workspace, home = agent_dirs(run)
+        spec = SandboxSpec(
+            run_id=run.pk,
+            image=agent.image,
+            argv=invocation.argv,
+            env={**env, **invocation.env},
+            workspace=workspace,
+            home=home,
+            home_files=invocation.home_files,
+            setup_commands=list(agent.setup_commands),
+            labels={
+                LABEL_RUN: str(run.pk),
+                LABEL_AGENT: str(agent.pk),
+                LABEL_TEAM: str(run.team_id),
+                LABEL_INSTANCE: settings.OZWEB_INSTANCE,
+            },
+            memory_bytes=settings.OZWEB_SANDBOX_MEMORY_BYTES,
+            nano_cpus=int(settings.OZWEB_SANDBOX_CPUS * 1e9),
+            pids_limit=settings.OZWEB_SANDBOX_PIDS,
+            network=sandbox_network(),
+        )
+        taken = services.deliveries_take(run=run)
+        self.process = self.sandbox.start(spec)
+        self.deadline = time.monotonic() + agent.run_timeout_seconds
+        services.run_transition(
+            run=run,
+            from_statuses=[RunStatus.STARTING],
+            to=RunStatus.RUNNING,
+            container_id=self.process.container_id[:100],
+            sandbox=self.sandbox.kind,
+            heartbeat_at=_now(),
+        )
+        # A process that exits at once breaks these writes; its end is read from stdout.
+        with contextlib.suppress(OSError):
+            if invocation.stdin_mode == StdinMode.STREAM:
+                self.stdin_open = True
+                if invocation.stdin:
+                    self.process.write(invocation.stdin)
+            else:
+                self.process.close_stdin()
+        del taken  # delivered: their text is the prompt
+
+    def ozweb_env(self) -> dict[str, str]:
+        run = self.run
+        env = {
+            "OZWEB_URL": settings.OZWEB_AGENT_API_URL,
+            "OZWEB_RUN_ID": str(run.pk),
+            "OZWEB_AGENT_HANDLE": self.agent.handle,
+            "OZWEB_THREAD_ID": str(run.thread_id or ""),
+            "OZWEB_WORKSPACE": "/workspace" if self.sandbox.isolated else str(agent_dirs(run)[0]),
+            "OZWEB_AGENTS_DIR": settings.OZWEB_CONTAINER_AGENTS_DIR
+            if self.sandbox.isolated
+            else str(settings.BASE_DIR / "examples" / "agents"),
+        }
+        return env
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        assert self.process is not None
+        reader = threading.Thread(
+            target=self.read_stdout, name=f"run-{self.run.pk}-out", daemon=True
+        )
+        reader.start()
+        next_poll = time.monotonic() + POLL_SECONDS
+        next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        last_flush = 0.0
+        flush_at: float | None = None
+        while True:
+            now = time.monotonic()
+            wait_until = min(t for t in (next_poll, self.deadline, flush_at or next_poll) if t)
+            try:
+                kind, payload = self.inbox.get(timeout=max(0.0, wait_until - now))
+            except queue.Empty:
+                kind, payload = "tick", None
+            now = time.monotonic()
+            if kind == "line":
+                events = self.adapter.parse_line(payload)  # type: ignore[union-attr]
+                self.batch.extend(events)
+                if events and flush_at is None:
+                    # Sparse output goes out at once; a burst is flushed every FLUSH_SECONDS.
+                    flush_at = max(now, last_flush + FLUSH_SECONDS)
+                if any(e.kind == EventKind.TURN_FINISHED for e in events):
+                    self.flush()
+                    last_flush, flush_at = now, None
+                    self.turn_finished()
+            elif kind == "eof":
+                break
+            elif kind == "wake":
+                self.check_control()
+            if flush_at is not None and (now >= flush_at or len(self.batch) >= FLUSH_MAX_EVENTS):
+                self.flush()
+                last_flush, flush_at = now, None
+            if now >= next_poll:
+                self.check_control()
+                next_poll = now + POLL_SECONDS
+            if now >= next_heartbeat:
+                services.run_heartbeat(run=self.run)
+                next_heartbeat = now + HEARTBEAT_SECONDS
+            if now >= self.deadline and not self.timed_out:
+                self.timed_out = True
+                self.kill()
+        reader.join(timeout=5)
+        self.finish()
+
+    def read_stdout(self) -> None:
+        try:
+            for line in self.process.stdout_lines():  # type: ignore[union-attr]
+                self.inbox.put(("line", line))
+        except Exception as exc:  # the stream broke: the process is gone or unreachable
+            self.inbox.put(("line", f"[ozweb] output stream ended: {exc}"))
+        finally:
+            self.inbox.put(("eof", None))
+
+    def flush(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            services.run_ingest(run=self.run, events_batch=batch, secrets=self.secrets)
+
+    # -- control ----------------------------------------------------------------------------
+
+    def check_control(self) -> None:
+        """Obey a stop request; hand over messages that arrived for this run."""
+        close_old_connections()
+        if not self.cancelled:
+            flags = Run.objects.filter(pk=self.run.pk).values_list("cancel_requested", flat=True)
+            if flags and flags[0]:
+                self.cancelled = True
+                self.kill()
+                return
+        if self.stdin_open and self.adapter.capabilities.mid_run_input:  # type: ignore[union-attr]
+            self.deliver(services.deliveries_take(run=self.run))
+
+    def deliver(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            payload = self.adapter.encode_user_message(  # type: ignore[union-attr]
+                services.prompt_from_deliveries([delivery])
+            )
+            try:
+                self.process.write(payload or b"")  # type: ignore[union-attr]
+            except OSError as exc:
+                services.deliveries_set_state(
+                    deliveries=[delivery],
+                    state=services.DeliveryState.PENDING,
+                    reason=f"the run ended before it could take this ({exc})",
+                )
+
+    def turn_finished(self) -> None:
+        """A turn ended: continue with messages that arrived meanwhile, or let the run end."""
+        if not self.stdin_open:
+            return
+        pending = (
+            services.deliveries_take(run=self.run)
+            if self.adapter.capabilities.mid_run_input  # type: ignore[union-attr]
+            else []
+        )
+        if pending:
+            self.deliver(pending)
+        else:
+            self.stdin_open = False
+            with contextlib.suppress(OSError):
+                self.process.close_stdin()  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        if self.process is not None:
+            try:
+                self.process.kill()
+            except Exception:
+                logger.exception("run %s: kill failed", self.run.pk)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def finish(self, error: str = "") -> None:
+        process = self.process
+        exit_code = process.wait(timeout=KILL_WAIT_SECONDS) if process else None
+        if process is not None and exit_code is None:
+            self.kill()
+            exit_code = process.wait(timeout=KILL_WAIT_SECONDS)
+        stderr_tail = services.mask_secrets(process.stderr_tail() if process else "", self.secrets)
+        if self.adapter is not None:
+            self.batch.extend(self.adapter.finish(exit_code, stderr_tail))
+        self.flush()
+        self.run.refresh_from_db(fields=["error", "usage", "session_id", "result_text"])
+        last_turn_ok = self.adapter is not None and self.adapter_succeeded()
+        if self.cancelled:
+            status, error = RunStatus.CANCELLED, error or "Stopped by a person."
+        elif self.timed_out:
+            status = RunStatus.TIMED_OUT
+            error = error or f"Killed after the {self.agent.run_timeout_seconds} s timeout."
+        elif exit_code == 0 and last_turn_ok and not error:
+            status = RunStatus.SUCCEEDED
+        else:
+            status = RunStatus.FAILED
+            last_line = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
+            error = error or self.run.error or last_line or f"exited with code {exit_code}"
+        services.run_transition(
+            run=self.run,
+            from_statuses=[RunStatus.STARTING, RunStatus.RUNNING],
+            to=status,
+            exit_code=exit_code,
+            error=services.mask_secrets(error, self.secrets)[:2000],
+            stderr_tail=stderr_tail[-4000:],
+        )
+
+    def adapter_succeeded(self) -> bool:
+        events = self.run.events.filter(kind=EventKind.TURN_FINISHED).order_by("-seq")[:1]
+        last = events[0] if events else None
+        return last is not None and last.data.get("status") == "success"
+
+
+def _now() -> Any:
+    from django.utils import timezone
+
+    return timezone.now()

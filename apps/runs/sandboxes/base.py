@@ -1,0 +1,85 @@
+"""Where a run's harness process lives: a Docker container, or (no engine) a local subprocess.
+
+The executor only talks to these two protocols, so both kinds behave the same to it: start a
+process from a `SandboxSpec`, read its stdout line by line, write to its stdin, kill it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+LABEL_RUN = "dev.ozweb.run"
+LABEL_AGENT = "dev.ozweb.agent"
+LABEL_TEAM = "dev.ozweb.team"
+LABEL_INSTANCE = "dev.ozweb.instance"
+CONTAINER_HOME = "/home/agent"
+CONTAINER_WORKSPACE = "/workspace"
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    run_id: int
+    image: str
+    argv: list[str]
+    # The process environment, secrets included (the sandbox never logs it).
+    env: dict[str, str]
+    # Host directories mounted at /workspace and at the agent's $HOME (sessions live there).
+    workspace: Path
+    home: Path
+    # Files written under home before start, keyed by path relative to home.
+    home_files: dict[str, str] = field(default_factory=dict)
+    # Shell commands run in /workspace before the harness starts (same container).
+    setup_commands: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    memory_bytes: int = 2 * 1024**3
+    nano_cpus: int = 2_000_000_000
+    pids_limit: int = 512
+    # "host" in tests (everything stays on 127.0.0.1); None for the engine's default network.
+    network: str | None = None
+
+
+class SandboxProcess(Protocol):
+    """A started harness process."""
+
+    @property
+    def container_id(self) -> str: ...
+
+    def stdout_lines(self) -> Iterator[str]:
+        """Lines of stdout as they come (decoded, newline stripped); ends at EOF."""
+        ...
+
+    def stderr_tail(self) -> str:
+        """The last few KiB of stderr."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Write to stdin (raises OSError once stdin is closed or the process is gone)."""
+        ...
+
+    def close_stdin(self) -> None: ...
+
+    def kill(self) -> None:
+        """Stop the process now (SIGKILL); safe to call more than once."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code, or None if it is still running after `timeout` seconds."""
+        ...
+
+    def cleanup(self) -> None:
+        """Release what the process held (remove the container); after wait()."""
+        ...
+
+
+class Sandbox(Protocol):
+    kind: str  # "docker" or "local"
+    isolated: bool  # False for the local subprocess sandbox: shown as unsandboxed
+
+    def start(self, spec: SandboxSpec) -> SandboxProcess: ...
+
+    def find(self, run_id: int) -> SandboxProcess | None:
+        """Re-attach to the still-running process of a run (by its labels), if any."""
+        ...

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.agents.models import Agent
+from apps.core.errors import NotFound, ServiceError
+from apps.runs import selectors, services
+from apps.runs.harnesses import capabilities_of
+from apps.runs.models import Run
+from apps.teams.models import Membership, Role
+from apps.teams.views import membership_or_404
+
+
+class RunForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), strip=False)
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), strip=False)
+
+
+def _run_or_404(request: HttpRequest, run_id: int) -> tuple[Membership, Run]:
+    try:
+        run = selectors.run_get_for_user(user=request.user, run_id=run_id)
+    except NotFound:
+        raise Http404 from None
+    return membership_or_404(request, run.team_id), run
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    membership, run = _run_or_404(request, run_id)
+    root, tree = selectors.run_tree(run=run)
+    return render(
+        request,
+        "runs/run_detail.html",
+        {
+            "team": membership.team,
+            "membership": membership,
+            "run": run,
+            "tree": tree if len(tree) > 1 else [],
+            "capabilities": capabilities_of(run.harness),
+            "events": selectors.run_events(run=run, limit=1000),
+            "can_act": membership.has_role(Role.MEMBER),
+            "reply_form": ReplyForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    membership, run = _run_or_404(request, run_id)
+    try:
+        services.run_request_cancel(actor=membership, run=run)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("run-detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_reply(request: HttpRequest, run_id: int) -> HttpResponse:
+    membership, run = _run_or_404(request, run_id)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.run_send_message(actor=membership, run=run, body=form.cleaned_data["body"])
+            messages.success(request, "Sent. It reaches the agent as soon as its harness allows.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    return redirect("run-detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def agent_run(request: HttpRequest, agent_id: int) -> HttpResponse:
+    agent = Agent.objects.filter(pk=agent_id, team__memberships__user=request.user).first()
+    if agent is None:
+        raise Http404
+    membership = membership_or_404(request, agent.team_id)
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the agent something to do.")
+        return redirect("agent-detail", agent_id=agent.pk)
+    try:
+        run = services.run_start(
+            actor=membership, agent=agent, prompt=form.cleaned_data["prompt"], thread=None
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("agent-detail", agent_id=agent.pk)
+    return redirect("run-detail", run_id=run.pk)
