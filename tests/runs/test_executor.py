@@ -139,7 +139,8 @@ def test_garbage_on_stdout_is_kept_and_never_crashes_the_run(thread, command_age
         sys.stdin.readline()
         print("plain words, not JSON", flush=True)
         print('{"type": "text", "text": "trunc', flush=True)
-        print("\x00\x01 binary-ish \udcff".encode("utf-8", "surrogateescape").decode("latin-1"), flush=True)
+        noise = "\x00\x01 binary-ish \udcff".encode("utf-8", "surrogateescape")
+        print(noise.decode("latin-1"), flush=True)
         print(json.dumps({"type": "result", "text": "survived"}), flush=True)
         """
     )
@@ -174,7 +175,8 @@ def test_a_follow_up_resumes_the_same_session(owner, thread, command_agent, prog
             msg = json.loads(line)
             session = os.environ.get("OZWEB_SESSION_ID") or "session-1"
             print(json.dumps({"type": "session", "id": session}), flush=True)
-            print(json.dumps({"type": "result", "text": "resumed " + os.environ.get("OZWEB_SESSION_ID", "none")}), flush=True)
+            resumed = os.environ.get("OZWEB_SESSION_ID", "none")
+            print(json.dumps({"type": "result", "text": "resumed " + resumed}), flush=True)
             break
         """
     )
