@@ -2,11 +2,11 @@
 """A model-free agent for ozweb's `command` harness: runs the shell commands it is sent.
 
 Each `{"type": "user", "text": ...}` line on stdin holds a shell command: a code block or
-`code` span in it, else the text itself (ozweb's "who wrote where" header, leading @mentions and
-a `$ ` or `run:` prefix are dropped). It runs in $OZWEB_WORKSPACE, else /workspace when that
-exists, else the current directory, and the agent reports it as a `tool_call`, a `tool_result`
-and a `result`. It keeps reading until stdin closes or it gets `stop`/`exit`/`quit`. `{"type": "interrupt"}` kills
-the running command.
+`code` span in it, else the text itself (ozweb's "who wrote where" header, leading @mentions
+and a `$ ` or `run:` prefix are dropped). It runs in $OZWEB_WORKSPACE, else /workspace when
+that exists, else the current directory, and the agent reports it as a `tool_call`, a
+`tool_result` and a `result`. It keeps reading until stdin closes or it gets
+`stop`/`exit`/`quit`. `{"type": "interrupt"}` kills the running command.
 
 Protocol: docs/command-harness.md. Standard library only.
 """
