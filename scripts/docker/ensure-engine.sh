@@ -57,8 +57,8 @@ if [ "$need_install" = 1 ]; then
     say "installing Debian's docker.io (dockerd, containerd, runc)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null || die "apt-get update failed"
-    # fuse-overlayfs is a fallback storage driver; iptables is needed by dockerd even with
-    # --iptables=false on some versions (it probes for it).
+    # iptables comes with docker.io as a dependency; named so that OZWEB_DOCKERD_NETWORK=bridge
+    # works. fuse-overlayfs is installed later, only if overlay2 fails.
     apt-get install -y -q --no-install-recommends docker.io iptables >/dev/null \
         || die "apt-get install docker.io failed"
 fi
