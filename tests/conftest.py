@@ -185,3 +185,57 @@ def embedded_server(embedded_env, tmp_path):
     server = Daphne(embedded_env).start(tmp_path)
     yield server
     server.stop()
+
+
+ALLOWED_ORIGIN = "http://127.0.0.1:8000"
+
+
+def websocket(
+    path: str, *, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, cookie: str = ""
+):
+    """A communicator on the real ASGI stack (origin check, auth, routing); not yet connected."""
+    from channels.testing import WebsocketCommunicator
+
+    from ozweb.asgi import application
+
+    if token:
+        path += ("&" if "?" in path else "?") + f"token={token}"
+    headers = []
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def session_cookie_for(user) -> str:
+    """A `Cookie` header value for a real logged-in session of `user`."""
+    client = web_client_for(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def assert_closed_with(communicator, code: int) -> None:
+    """The consumer accepted, then closed with an application close code."""
+    connected, _ = await communicator.connect()
+    assert connected
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": code}
+    await communicator.disconnect()
+
+
+@pytest.fixture
+async def worker_db_connections_closed():
+    """Consumers reach the database from sync_to_async's worker thread; close that thread's
+    connections after the test so PostgreSQL can flush and drop the test database promptly."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+
+@pytest.fixture
+def manual_run_dispatch(settings) -> None:
+    """Deliveries queue runs but nothing executes them: for tests of the platform around runs.
+    Set before `ozweb.asgi` is first imported, it also keeps the embedded reconciler off."""
+    settings.OZWEB_RUN_DISPATCH = "manual"

@@ -18,9 +18,31 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "span": {"clas
 MENTION_RE = re.compile(r"(?<![\w@.])@([a-zA-Z0-9][a-zA-Z0-9_.-]{0,39})\b")
 
 
+_TAG_RE = re.compile(r"(<[^>]*>)")
+_TAG_NAME_RE = re.compile(r"<(/?)([a-zA-Z0-9]+)")
+_NO_MENTIONS_IN = {"code", "pre", "a"}
+
+
+def _highlight_mentions(html: str) -> str:
+    """Wrap @handles in text only: not in attributes, code or links.
+
+    markdown-it escapes every `<` of the source, so each `<...>` left in its output is a tag.
+    """
+    parts = _TAG_RE.split(html)
+    depth = 0
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            if depth == 0:
+                parts[i] = MENTION_RE.sub(r'<span class="mention">@\1</span>', part)
+            continue
+        tag = _TAG_NAME_RE.match(part)
+        if tag and tag.group(2).lower() in _NO_MENTIONS_IN:
+            depth += -1 if tag.group(1) else 1
+    return "".join(parts)
+
+
 def render_markdown(text: str) -> str:
-    html = _md.render(text)
-    html = MENTION_RE.sub(r'<span class="mention">@\1</span>', html)
+    html = _highlight_mentions(_md.render(text))
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
