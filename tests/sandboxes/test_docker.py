@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import http.server
 import os
+import socket
 import threading
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from apps.runs.sandboxes.base import LABEL_RUN, LABEL_TEAM
@@ -118,7 +120,7 @@ def test_find_reattaches_to_the_running_container_of_a_run(start, docker_sandbox
     lines = original.stdout_lines()
     first = int(next(lines))
     # The worker holding the run goes away: its connection drops, the container goes on.
-    original._sock.close()
+    original._sock.shutdown(socket.SHUT_RDWR)
 
     found = docker_sandbox.find(run_id)
     assert found is not None
@@ -141,8 +143,6 @@ def test_find_returns_none_for_a_run_without_a_container(docker_sandbox, run_id)
 
 
 def test_cleanup_removes_the_container(start, docker_client):
-    import docker.errors
-
     process = start(["true"])
     assert process.wait(10) == 0
     process.cleanup()
@@ -157,3 +157,70 @@ def test_a_container_starts_and_answers_quickly(start):
     assert next(process.stdout_lines()) == "up"
     # Generous: typically ~0.3 s here; the point is that nothing waits on EOF or polls.
     assert time.monotonic() - started < 5
+
+
+def test_limits_the_engine_can_not_enforce_are_dropped_with_a_warning(
+    docker_client, tmp_path: Path, run_id, monkeypatch, caplog
+):
+    from apps.runs.sandboxes import DockerSandbox
+    from apps.runs.sandboxes.base import SandboxSpec
+
+    info = docker_client.api.info()
+    monkeypatch.setattr(docker_client.api, "info", lambda: {**info, "PidsLimit": False})
+    sandbox = DockerSandbox(docker_client)
+    spec = SandboxSpec(
+        run_id=run_id,
+        image="ozweb-harness:local",
+        argv=["true"],
+        env={},
+        workspace=tmp_path / "workspace",
+        home=tmp_path / "home",
+    )
+    process = sandbox.start(spec)
+    try:
+        assert process.wait(10) == 0
+        host = docker_client.api.inspect_container(process.container_id)["HostConfig"]
+        assert not host["PidsLimit"]
+        assert host["Memory"] == spec.memory_bytes
+        assert "can not enforce pids_limit" in caplog.text
+    finally:
+        process.cleanup()
+
+
+def test_a_start_refused_over_cgroups_is_retried_without_limits(
+    docker_client, tmp_path: Path, run_id, monkeypatch, caplog
+):
+    from docker.errors import APIError
+
+    from apps.runs.sandboxes import DockerSandbox
+    from apps.runs.sandboxes.base import SandboxSpec
+
+    real_start = docker_client.api.start
+    refused = []
+
+    def start_once_refused(container_id):
+        if not refused:
+            refused.append(container_id)
+            raise APIError("OCI runtime create failed: cgroup memory controller not available")
+        return real_start(container_id)
+
+    monkeypatch.setattr(docker_client.api, "start", start_once_refused)
+    spec = SandboxSpec(
+        run_id=run_id,
+        image="ozweb-harness:local",
+        argv=["echo", "ran anyway"],
+        env={},
+        workspace=tmp_path / "workspace",
+        home=tmp_path / "home",
+    )
+    process = DockerSandbox(docker_client).start(spec)
+    try:
+        assert list(process.stdout_lines()) == ["ran anyway"]
+        assert process.wait(10) == 0
+        host = docker_client.api.inspect_container(process.container_id)["HostConfig"]
+        assert not host["Memory"] and not host["PidsLimit"] and not host["NanoCpus"]
+        assert "WITHOUT memory/cpu/pids limits" in caplog.text
+        with pytest.raises(docker.errors.NotFound):  # the refused container is gone
+            docker_client.api.inspect_container(refused[0])
+    finally:
+        process.cleanup()

@@ -160,6 +160,9 @@ class DockerProcess:
         except APIError as exc:
             if exc.status_code != 409:  # removal already in progress
                 raise
+        # shutdown() first: close() alone would not wake the reader blocked in recv().
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._sock.close()
         self._reader.join(timeout=2)
