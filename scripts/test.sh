@@ -28,6 +28,10 @@ command -v chromium >/dev/null || apt_install chromium
 log "Harness CLIs (pinned, from the npm registry)"
 bash scripts/harness-clis/install.sh
 
+log "Docker engine and the harness image (built offline, cached)"
+bash scripts/docker/ensure-engine.sh
+.venv/bin/python manage.py build_harness_image
+
 log "PostgreSQL and Redis"
 bash scripts/ensure-services.sh
 

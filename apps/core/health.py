@@ -32,6 +32,27 @@ async def _channel_layer() -> dict[str, Any]:
     return {"ok": message.get("token") == token, "backend": type(layer).__name__}
 
 
+def _worker() -> dict[str, Any]:
+    mode = settings.OZWEB_RUN_DISPATCH
+    if mode != "celery":
+        return {"ok": True, "mode": mode}
+    from ozweb.celery import app
+
+    replies = app.control.ping(timeout=1.0) or []
+    workers = sorted(name for reply in replies for name in reply)
+    return {"ok": bool(workers), "mode": mode, "workers": workers}
+
+
+def _docker() -> dict[str, Any]:
+    """Docker is optional in embedded mode: without it runs are local and unsandboxed."""
+    from apps.runs.sandboxes import DockerSandbox, sandbox_kind
+
+    kind = sandbox_kind()
+    available = DockerSandbox.available()
+    sandbox = "docker" if kind == "docker" or (kind == "auto" and available) else "local"
+    return {"ok": available or sandbox == "local", "available": available, "sandbox": sandbox}
+
+
 async def _timed(name: str, check: Any) -> tuple[str, dict[str, Any]]:
     start = time.perf_counter()
     try:
@@ -46,10 +67,14 @@ async def report() -> dict[str, Any]:
     checks = [
         _timed("database", sync_to_async(_database, thread_sensitive=True)),
         _timed("channel_layer", _channel_layer),
+        _timed("worker", sync_to_async(_worker, thread_sensitive=False)),
+        _timed("docker", sync_to_async(_docker, thread_sensitive=False)),
     ]
     results = dict(await asyncio.gather(*checks))
     return {
-        "ok": all(r["ok"] for r in results.values()),
+        # This process can serve when its database and channel layer work; workers and Docker
+        # are reported for operators but do not take the web node out of a load balancer.
+        "ok": results["database"]["ok"] and results["channel_layer"]["ok"],
         "mode": "scaled" if settings.REDIS_URL else "embedded",
         **results,
     }

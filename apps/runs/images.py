@@ -85,6 +85,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO_ROOT / "docker"
 CLIS_FILE = DOCKER_DIR / "harness-clis.txt"
 AGENT_TOOLS_DIR = DOCKER_DIR / "agent-tools"
+EXAMPLE_AGENTS_DIR = DOCKER_DIR.parent / "examples" / "agents"
+CONTAINER_AGENTS_DIR = "/opt/ozweb/agents"
 
 Log = Callable[[str], object]
 
@@ -199,13 +201,13 @@ def _base_hash(os_hash: str, clis: Sequence[str]) -> str:
     )
 
 
-def _agent_tools_digest() -> list[tuple[str, int, str]]:
-    if not AGENT_TOOLS_DIR.is_dir():
+def _tree_digest(directory: Path) -> list[tuple[str, int, str]]:
+    if not directory.is_dir():
         return []
     entries = []
-    for path in sorted(AGENT_TOOLS_DIR.rglob("*")):
-        if path.is_file():
-            rel = str(path.relative_to(AGENT_TOOLS_DIR))
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = str(path.relative_to(directory))
             entries.append(
                 (rel, path.stat().st_mode & 0o777, hashlib.sha256(path.read_bytes()).hexdigest())
             )
@@ -213,7 +215,13 @@ def _agent_tools_digest() -> list[tuple[str, int, str]]:
 
 
 def _inputs_hash(base_hash: str) -> str:
-    return _sha("top", RECIPE_VERSION, base_hash, _agent_tools_digest())
+    return _sha(
+        "top",
+        RECIPE_VERSION,
+        base_hash,
+        _tree_digest(AGENT_TOOLS_DIR),
+        _tree_digest(EXAMPLE_AGENTS_DIR),
+    )
 
 
 # --- process helpers ------------------------------------------------------------------------
@@ -629,6 +637,14 @@ def _build_top_image(
     if AGENT_TOOLS_DIR.is_dir() and any(AGENT_TOOLS_DIR.iterdir()):
         shutil.copytree(AGENT_TOOLS_DIR, context / "agent-tools", symlinks=True)
         lines.append("COPY agent-tools/ /usr/local/bin/")
+    if EXAMPLE_AGENTS_DIR.is_dir():
+        # The model-free example agents, for the command harness ($OZWEB_AGENTS_DIR).
+        shutil.copytree(
+            EXAMPLE_AGENTS_DIR,
+            context / "example-agents",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        lines.append(f"COPY example-agents/ {CONTAINER_AGENTS_DIR}/")
     lines.append(f"LABEL {LABEL_INPUTS}={inputs_hash} {LABEL_RECIPE}={RECIPE_VERSION}")
     (context / "Dockerfile").write_text("\n".join(lines) + "\n")
     log(f"building {tag} from {base_image}")

@@ -1,0 +1,156 @@
+"""Runs in real Docker containers from the offline-built harness image, with the real claude and
+codex CLIs talking to the project's scripted model server over the host's loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.agents.models import Harness
+from apps.agents.services import agent_update
+from apps.runs import services
+from apps.runs.executor import execute_run
+from apps.runs.models import Run, RunStatus
+from apps.threads.models import Message, MessageKind
+from apps.threads.services import message_post
+from tests.factories import AgentFactory
+from tests.runs.conftest import run_status, wait_for
+from tests.support.model_server import DEFAULT_FINAL_TEXT, RESPONSES, ModelServer, Reply
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("docker_sandbox"),
+    pytest.mark.timeout(240),
+]
+
+
+@pytest.fixture
+def model_server():
+    with ModelServer() as server:
+        yield server
+
+
+def thread_feed(thread) -> list[Message]:
+    return list(Message.objects.filter(thread=thread).order_by("seq"))
+
+
+def assert_tool_turn_in_feed(thread, run: Run) -> None:
+    produced = [m for m in thread_feed(thread) if m.run_id == run.pk and m.kind != "status"]
+    kinds = [m.kind for m in produced]
+    call = kinds.index(MessageKind.TOOL_CALL)
+    result = kinds.index(MessageKind.TOOL_RESULT)
+    final = len(kinds) - 1 - kinds[::-1].index(MessageKind.TEXT)
+    assert call < result < final, kinds
+    assert produced[call].data["kind"] == "shell"
+    assert produced[call].data["command"] == "echo hello-from-tool"
+    assert "hello-from-tool" in produced[result].body
+    assert produced[final].body == DEFAULT_FINAL_TEXT
+    run.refresh_from_db()
+    assert run.usage["input_tokens"] > 0 and run.usage["output_tokens"] > 0
+    assert run.session_id
+    finished = [m for m in thread_feed(thread) if m.kind == "status" and m.run_id == run.pk][-1]
+    assert "tokens" in finished.body
+
+
+def test_claude_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, model_server):
+    agent = AgentFactory(
+        team=thread.team,
+        handle="claude",
+        harness=Harness.CLAUDE,
+        model="claude-fake",
+        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+    )
+    agent_update(actor=owner, agent=agent, secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"})
+    message_post(actor=owner, thread=thread, body="@claude Run the echo command")
+    run = Run.objects.get(agent=agent)
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    assert run.sandbox == "docker" and run.container_id
+    assert run.usage.get("cost_usd") is not None
+    assert_tool_turn_in_feed(thread, run)
+    requests = model_server.main_requests()
+    assert requests and all(r.header("x-api-key") == "sk-ant-fake-key" for r in requests)
+    assert "Run the echo command" in requests[0].text()
+    stored = " ".join(m.body for m in thread_feed(thread)) + str(list(run.events.values("data")))
+    assert "sk-ant-fake-key" not in stored
+
+
+def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, model_server):
+    agent = AgentFactory(
+        team=thread.team,
+        handle="codex",
+        harness=Harness.CODEX,
+        model="gpt-fake",
+        environment={"OPENAI_BASE_URL": model_server.openai_url},
+    )
+    agent_update(actor=owner, agent=agent, secrets={"OPENAI_API_KEY": "sk-openai-fake"})
+    run = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    assert_tool_turn_in_feed(thread, run)
+    requests = model_server.main_requests(RESPONSES)
+    assert len(requests) == 2
+    assert all(r.header("authorization") == "Bearer sk-openai-fake" for r in requests)
+
+
+def test_a_reply_while_claude_works_reaches_its_next_model_request(
+    owner, thread, model_server, background
+):
+    model_server.queue(Reply.shell("sleep 3; echo done"))
+    agent = AgentFactory(
+        team=thread.team,
+        handle="claude",
+        harness=Harness.CLAUDE,
+        model="claude-fake",
+        environment={"ANTHROPIC_BASE_URL": model_server.url, "ANTHROPIC_API_KEY": "sk-fake"},
+    )
+    run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
+    background.execute(run.pk)
+    wait_for(
+        lambda: Message.objects.filter(run=run, kind=MessageKind.TOOL_CALL).exists(),
+        timeout=60,
+        what="the tool call",
+    )
+
+    services.run_send_message(actor=owner, run=run, body="STEER: also mention the weather")
+    background.join(timeout=90)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    requests = model_server.main_requests()
+    assert "STEER: also mention the weather" not in requests[0].text()
+    assert "STEER: also mention the weather" in requests[1].text()
+    steer = Message.objects.get(thread=thread, body="STEER: also mention the weather")
+    assert steer.deliveries.get().state == "delivered"
+
+
+def test_stop_kills_the_container_within_two_seconds(owner, thread, background, command_agent):
+    agent = command_agent("echo started; sleep 120", handle="sleeper")
+    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    background.execute(run.pk)
+    wait_for(lambda: run_status(run.pk) == RunStatus.RUNNING, timeout=30, what="running")
+
+    started = time.monotonic()
+    services.run_request_cancel(actor=owner, run=run)
+    wait_for(lambda: run_status(run.pk) == RunStatus.CANCELLED, timeout=10, what="cancelled")
+    assert time.monotonic() - started < 2.0
+    background.join()
+
+
+def test_the_example_shell_agent_runs_in_the_image(owner, thread, command_agent):
+    command_agent("python3 -u $OZWEB_AGENTS_DIR/shell_agent.py", handle="shell")
+    message_post(actor=owner, thread=thread, body="@shell `id -u && pwd`")
+    run = Run.objects.get(agent__handle="shell")
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    result = Message.objects.get(run=run, kind=MessageKind.TOOL_RESULT)
+    assert result.body.split() == ["1000", "/workspace"]
