@@ -213,14 +213,31 @@ def test_a_start_refused_over_cgroups_is_retried_without_limits(
         workspace=tmp_path / "workspace",
         home=tmp_path / "home",
     )
-    process = DockerSandbox(docker_client).start(spec)
+    sandbox = DockerSandbox(docker_client)
+    process = sandbox.start(spec)
     try:
         assert list(process.stdout_lines()) == ["ran anyway"]
         assert process.wait(10) == 0
         host = docker_client.api.inspect_container(process.container_id)["HostConfig"]
         assert not host["Memory"] and not host["PidsLimit"] and not host["NanoCpus"]
         assert "WITHOUT memory/cpu/pids limits" in caplog.text
+        assert sandbox._limits(spec) == {}  # remembered: later runs do not retry
         with pytest.raises(docker.errors.NotFound):  # the refused container is gone
             docker_client.api.inspect_container(refused[0])
     finally:
         process.cleanup()
+
+
+def test_the_harness_argv_replaces_the_image_entrypoint(docker_client, docker_sandbox, start):
+    import io
+
+    dockerfile = b'FROM ozweb-harness:local\nENTRYPOINT ["echo", "from-the-entrypoint"]\n'
+    tag = "ozweb-sandbox-test-entrypoint:latest"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, pull=False, rm=True)
+    try:
+        process = start(["echo", "from-argv"], image=tag)
+        assert list(process.stdout_lines()) == ["from-argv"]
+        assert process.wait(10) == 0
+        process.cleanup()
+    finally:
+        docker_client.images.remove(tag, force=True)

@@ -193,33 +193,41 @@ class DockerSandbox:
     def start(self, spec: SandboxSpec) -> DockerProcess:
         self._prepare_host_dirs(spec)
         argv = with_setup(spec.setup_commands, spec.argv, CONTAINER_WORKSPACE)
-        api = self._client.api
         limits = self._limits(spec)
-        container_id = self._create(spec, argv, limits)
         try:
+            process = self._create_and_start(spec, argv, limits)
+        except APIError as exc:
+            if not limits or not _is_cgroup_error(exc):
+                raise
+            logger.warning(
+                "the Docker engine refused resource limits (%s); run %s and later runs start "
+                "WITHOUT memory/cpu/pids limits",
+                _short(exc),
+                spec.run_id,
+            )
+            self._unsupported_limits = {"mem_limit", "nano_cpus", "pids_limit"}
+            process = self._create_and_start(spec, argv, {})
+        logger.info("run %s: started container %s", spec.run_id, process.container_id[:12])
+        return process
+
+    def _create_and_start(
+        self, spec: SandboxSpec, argv: list[str], limits: dict[str, int]
+    ) -> DockerProcess:
+        api = self._client.api
+        container_id = self._create(spec, argv, limits)
+        process = None
+        try:
+            # Attached before it starts, so not a byte of output is missed.
             attached = api.attach_socket(container_id, params=ATTACH_PARAMS)
             process = DockerProcess(self._client, container_id, attached)
-            try:
-                api.start(container_id)
-            except APIError as exc:
-                if not limits or not _is_cgroup_error(exc):
-                    raise
-                logger.warning(
-                    "run %s: the engine can not enforce resource limits (%s); "
-                    "starting WITHOUT memory/cpu/pids limits",
-                    spec.run_id,
-                    _short(exc),
-                )
-                process.cleanup()
-                container_id = self._create(spec, argv, {})
-                attached = api.attach_socket(container_id, params=ATTACH_PARAMS)
-                process = DockerProcess(self._client, container_id, attached)
-                api.start(container_id)
+            api.start(container_id)
         except BaseException:
-            with contextlib.suppress(DockerException):
-                api.remove_container(container_id, force=True)
+            with contextlib.suppress(DockerException, OSError):
+                if process is not None:
+                    process.cleanup()
+                else:
+                    api.remove_container(container_id, force=True)
             raise
-        logger.info("run %s: started container %s", spec.run_id, container_id[:12])
         return process
 
     def find(self, run_id: int) -> DockerProcess | None:
