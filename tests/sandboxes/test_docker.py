@@ -241,3 +241,20 @@ def test_the_harness_argv_replaces_the_image_entrypoint(docker_client, docker_sa
         process.cleanup()
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_without_root_the_mounts_are_opened_up_by_mode(start, monkeypatch, tmp_path: Path):
+    # A worker that is neither root nor uid 1000 can not chown: it chmods instead.
+    monkeypatch.setattr("apps.runs.sandboxes.docker.os.geteuid", lambda: 4321)
+    process = start(
+        [
+            "sh",
+            "-c",
+            "echo w > /workspace/made.txt && echo h > $HOME/made.txt"
+            " && echo edited > $HOME/.tool/config.json",
+        ],
+        home_files={".tool/config.json": "{}"},
+    )
+    assert process.wait(10) == 0, process.stderr_tail()
+    assert (tmp_path / "workspace" / "made.txt").read_text() == "w\n"
+    assert (tmp_path / "home" / ".tool" / "config.json").read_text() == "edited\n"
