@@ -39,7 +39,8 @@ class LineStream:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._partial = bytearray()
-        self._done = threading.Event()
+        self._ended = threading.Event()  # the process's EOF arrived
+        self._drained = threading.Event()  # and a reader has taken it
 
     def feed(self, data: bytes) -> None:
         self._partial += data
@@ -54,20 +55,22 @@ class LineStream:
         if self._partial:
             self._queue.put(_decode_line(bytes(self._partial)))
             self._partial.clear()
+        self._ended.set()
         self._queue.put(_EOF)
 
     def lines(self) -> Iterator[str]:
-        while not self._done.is_set():
+        while not self._drained.is_set():
             item = self._queue.get()
             if item is _EOF:
-                self._done.set()
+                self._drained.set()
                 self._queue.put(_EOF)  # wake any other reader blocked in get()
                 return
             yield item  # type: ignore[misc]
 
     @property
     def ended(self) -> bool:
-        return self._done.is_set()
+        """Whether the stream reached EOF (lines may still be waiting to be read)."""
+        return self._ended.is_set()
 
 
 class StderrTail:
@@ -258,5 +261,5 @@ class LocalSandbox:
         )
         return LocalProcess(proc)
 
-    def find(self, run_id: int) -> None:
-        return None
+    def find(self, run_id: int, skip_stdout_lines: int = 0) -> None:
+        return None  # a local process dies with its worker
