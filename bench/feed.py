@@ -493,7 +493,7 @@ class Stack:
         out = self.tmp / "daphne-profile.txt"
         proc = subprocess.Popen(
             [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
-             "--duration", str(max(1, int(seconds))), "--rate", "200", "--nonblocking",
+             "--duration", str(max(1, int(seconds))), "--rate", "200", "--nonblocking", "--gil",
              "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
@@ -783,7 +783,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ("post send late p99 ms", [f(percentile(r.send_late_ms, 99)) for r in results]),
         ("CPU daphne % of a core", [f(r.server_cpu, "{:.0f}") for r in results]),
         (
-            "daphne CPU µs per delivery",
+            "daphne CPU µs/delivery (+posts)",
             [
                 f(1e6 * r.server_cpu_s / r.received if r.received else float("nan"), "{:.0f}")
                 for r in results
