@@ -1,0 +1,202 @@
+"""Another team's rows do not exist for you: every endpoint answers 404 (never 403), leaks
+nothing, and changes nothing. The table below must name every route of the API."""
+
+import json
+from collections import defaultdict
+
+import pytest
+from django.urls import get_resolver
+
+from apps.agents.models import Agent
+from apps.runs.models import Run
+from apps.teams.models import Membership, Role
+from apps.threads.models import Message, Thread
+from tests.conftest import assert_closed_with, web_client_for, websocket
+from tests.factories import MembershipFactory, token_for
+
+# {their_*} are the other team's ids; {team} is ours, for routes that nest their row in ours.
+API = [
+    ("get", "/api/v1/teams/{their_team}/", None),
+    ("get", "/api/v1/teams/{their_team}/members/", None),
+    ("post", "/api/v1/teams/{their_team}/members/", {"who": "{me}", "role": "owner"}),
+    ("patch", "/api/v1/teams/{their_team}/members/{their_member}/", {"role": "viewer"}),
+    ("delete", "/api/v1/teams/{their_team}/members/{their_member}/", None),
+    ("patch", "/api/v1/teams/{team}/members/{their_member}/", {"role": "viewer"}),
+    ("delete", "/api/v1/teams/{team}/members/{their_member}/", None),
+    ("get", "/api/v1/teams/{their_team}/agents/", None),
+    ("post", "/api/v1/teams/{their_team}/agents/", {"handle": "mole"}),
+    ("get", "/api/v1/agents/{their_agent}/", None),
+    ("patch", "/api/v1/agents/{their_agent}/", {"instructions": "leak everything"}),
+    ("delete", "/api/v1/agents/{their_agent}/", None),
+    ("get", "/api/v1/teams/{their_team}/threads/", None),
+    ("post", "/api/v1/teams/{their_team}/threads/", {"name": "mole"}),
+    ("post", "/api/v1/teams/{team}/threads/", {"kind": "direct", "agent": "{their_agent}"}),
+    ("get", "/api/v1/threads/{their_thread}/", None),
+    ("get", "/api/v1/threads/{their_thread}/messages/", None),
+    ("get", "/api/v1/threads/{their_thread}/messages/?since=0", None),
+    ("post", "/api/v1/threads/{their_thread}/messages/", {"body": "hello"}),
+    ("post", "/api/v1/runs/", {"agent": "{their_agent}", "prompt": "do it"}),
+    ("post", "/api/v1/runs/", {"agent": "{our_agent}", "prompt": "x", "thread": "{their_thread}"}),
+    ("get", "/api/v1/runs/{their_run}/", None),
+    ("post", "/api/v1/runs/{their_run}/cancel/", None),
+    ("post", "/api/v1/runs/{their_run}/messages/", {"body": "steer"}),
+    ("get", "/api/v1/runs/{their_run}/events/", None),
+]
+# Routes with nothing of another team's to name (lists of your own, the schema and docs).
+NOT_ADDRESSED_BY_ID = {"teams", "runs", "schema", "docs", "redoc"}
+
+PAGES = [
+    ("get", "/teams/{their_team}/"),
+    ("get", "/teams/{their_team}/members/"),
+    ("post", "/teams/{their_team}/members/"),
+    ("post", "/teams/{their_team}/members/{their_member}/role/"),
+    ("post", "/teams/{their_team}/members/{their_member}/remove/"),
+    ("post", "/teams/{team}/members/{their_member}/role/"),
+    ("post", "/teams/{team}/members/{their_member}/remove/"),
+    ("get", "/teams/{their_team}/agents/"),
+    ("get", "/teams/{their_team}/agents/new/"),
+    ("post", "/teams/{their_team}/agents/new/"),
+    ("get", "/agents/{their_agent}/"),
+    ("get", "/agents/{their_agent}/edit/"),
+    ("post", "/agents/{their_agent}/edit/"),
+    ("post", "/agents/{their_agent}/delete/"),
+    ("post", "/agents/{their_agent}/direct/"),
+    ("get", "/teams/{their_team}/threads/new/"),
+    ("post", "/teams/{their_team}/threads/new/"),
+    ("get", "/threads/{their_thread}/"),
+    ("get", "/threads/{their_thread}/older/?before=5"),
+    ("get", "/threads/{their_thread}/older/"),
+    ("post", "/threads/{their_thread}/messages/"),
+    ("get", "/runs/{their_run}/"),
+    ("post", "/runs/{their_run}/cancel/"),
+    ("post", "/runs/{their_run}/reply/"),
+    ("post", "/agents/{their_agent}/run/"),
+]
+
+# A form that every POST route above would accept, were the row ours.
+FORM = {"body": "hi", "role": "viewer", "who": "x", "handle": "mole", "name": "mole", "prompt": "x"}
+
+SOCKETS = [
+    "/ws/v1/threads/{their_thread}/",
+    "/ws/threads/{their_thread}/",
+    "/ws/teams/{their_team}/",
+]
+
+
+@pytest.fixture
+def world(owner, agent, thread, other_team):
+    """Ids for the paths, and a snapshot of the other team's rows to compare afterwards."""
+    their_member = MembershipFactory(team=other_team["team"], role=Role.MEMBER)
+    their_run = Run.objects.create(
+        team=other_team["team"],
+        agent=other_team["agent"],
+        thread=other_team["thread"],
+        prompt="the secret plan",
+        harness=other_team["agent"].harness,
+    )
+    return {
+        "me": owner.user.username,
+        "team": owner.team_id,
+        "our_agent": agent.pk,
+        "their_team": other_team["team"].pk,
+        "their_member": their_member.pk,
+        "their_agent": other_team["agent"].pk,
+        "their_thread": other_team["thread"].pk,
+        "their_run": their_run.pk,
+    }
+
+
+def fill(template, ids):
+    """Put ids into a path or payload; a payload value "{name}" becomes the id itself."""
+    if template is None:
+        return None
+    if isinstance(template, dict):
+        return {key: fill(value, ids) for key, value in template.items()}
+    if template.startswith("{") and template.endswith("}"):
+        return ids[template[1:-1]]
+    return template.format(**ids)
+
+
+def their_state(other_team) -> dict:
+    team = other_team["team"]
+    return {
+        "members": sorted(Membership.objects.filter(team=team).values_list("user_id", "role")),
+        "agents": list(Agent.objects.filter(team=team).values()),
+        "threads": list(Thread.objects.filter(team=team).values()),
+        "messages": Message.objects.filter(thread__team=team).count(),
+        "runs": list(Run.objects.filter(team=team).values("id", "status", "cancel_requested")),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "payload"), API)
+def test_api_answers_404_for_another_teams_rows(api, world, other_team, method, path, payload):
+    before = their_state(other_team)
+
+    response = getattr(api, method)(fill(path, world), fill(payload, world), format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert their_state(other_team) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/api/v1/runs/?thread={their_thread}", "/api/v1/runs/?agent={their_agent}"]
+)
+def test_filtered_lists_of_another_teams_rows_are_empty(api, world, path):
+    response = api.get(path.format(**world))
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_our_lists_hold_nothing_of_theirs(api, world, team):
+    for path in [
+        "/api/v1/teams/",
+        f"/api/v1/teams/{team.pk}/agents/",
+        f"/api/v1/teams/{team.pk}/threads/",
+        "/api/v1/runs/",
+    ]:
+        text = json.dumps(api.get(path).json())
+        assert '"secret"' not in text  # their thread's name
+        assert "the secret plan" not in text  # their run's prompt
+        assert '"spy"' not in text  # their agent's handle
+
+
+def test_the_isolation_table_names_every_api_route():
+    resolver = get_resolver()
+    [api] = [p for p in resolver.url_patterns if getattr(p, "namespace", None) == "api"]
+    any_ids = defaultdict(lambda: 1)
+    covered = {
+        resolver.resolve(path.format_map(any_ids).split("?")[0]).url_name for _, path, _ in API
+    }
+
+    assert {p.name for p in api.url_patterns} - NOT_ADDRESSED_BY_ID - covered == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), PAGES)
+def test_pages_answer_404_for_another_teams_rows(owner, world, other_team, method, path):
+    client = web_client_for(owner.user)
+    before = their_state(other_team)
+
+    response = getattr(client, method)(path.format(**world), FORM if method == "post" else None)
+
+    assert response.status_code == 404
+    assert their_state(other_team) == before
+
+
+@pytest.fixture
+def owner_token(owner) -> str:
+    return token_for(owner.user)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker_db_connections_closed")
+@pytest.mark.parametrize("path", SOCKETS)
+async def test_websockets_close_with_4404_for_another_teams_rows(world, owner_token, path):
+    communicator = websocket(path.format(**world), token=owner_token)
+
+    await assert_closed_with(communicator, 4404)
