@@ -65,7 +65,10 @@ def team_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def members(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id)
+    # Everyone sees the list; inviting is for admins, who alone are shown the form.
+    membership = membership_or_404(
+        request, team_id, Role.ADMIN if request.method == "POST" else Role.VIEWER
+    )
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

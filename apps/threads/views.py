@@ -4,12 +4,13 @@ from django.conf import settings
 from django.contrib import messages as django_messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.agents.selectors import agent_list
-from apps.core.errors import NotFound, ServiceError
+from apps.core.errors import NotFound, PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
 from apps.teams.models import Membership, Role
 from apps.teams.views import membership_or_404
@@ -111,6 +112,8 @@ def message_create(request: HttpRequest, thread_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.message_post(actor=membership, thread=thread, body=form.cleaned_data["body"])
+        except PermissionDenied as exc:
+            raise Forbidden(exc.message) from None  # a viewer: no composer to re-render
         except ServiceError as exc:
             add_service_error(form, exc)
         else:
