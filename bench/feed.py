@@ -326,7 +326,7 @@ async def _viewers_main(
     cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     return {
         "connected": connected,
-        "errors": [v.error for v in logs if v.error][:5],
+        "errors": [v.error for v in logs if v.error],
         "frames": [v.frames if sockets[i] is not None else None for i, v in enumerate(logs)],
         "cpu_s": cpu,
         "wall_s": t1 - t0,
@@ -642,7 +642,13 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
             proc.join(5)
             if proc.is_alive():
                 proc.kill()
-        stack.close()
+        if result.lost or result.dup or result.ooo or any("ERROR" in n for n in result.notes):
+            args_keep, stack.args.keep = stack.args.keep, True
+            result.notes.append(f"kept {stack.tmp} (daphne.log) for the post-mortem")
+            stack.close()
+            stack.args.keep = args_keep
+        else:
+            stack.close()
     return result
 
 
@@ -701,6 +707,7 @@ def _fill(
     last_recv = first_send
     lat: list[float] = []
     received = 0
+    gaps: list[str] = []
     for outcome in outcomes:
         for frames in outcome["frames"]:
             if frames is None:  # never connected: everything it should have got is lost
@@ -721,8 +728,16 @@ def _fill(
                     sent_ns = int(body.rsplit(" ", 1)[1])
                     lat.append((recv_ns - sent_ns) / 1e6)
                     last_recv = max(last_recv, recv_ns)
-            result.lost += len(expected_set - seen)
+            missing = expected_set - seen
+            result.lost += len(missing)
+            if missing:
+                gaps.append(_ranges(sorted(missing)))
     result.expected = len(measured) * result.viewers
+    if gaps:
+        result.notes.append(f"{len(gaps)} viewers lost messages, e.g. seqs {gaps[:3]}")
+    errors = [e for o in outcomes for e in o["errors"]]
+    if errors:
+        result.notes.append(f"{len(errors)} viewer sockets failed, e.g. {errors[:2]}")
     result.received = received
     if last_recv > first_send:
         result.deliveries_per_s = received / ((last_recv - first_send) / 1e9)
@@ -743,6 +758,19 @@ def _fill(
     lags = sorted(x for o in outcomes for x in o["lag_ms"])
     result.client_lag_p99 = percentile(lags, 99)
     result.client_lag_max = lags[-1] if lags else float("nan")
+
+
+def _ranges(seqs: list[int]) -> str:
+    """[1, 2, 3, 7] → '1-3,7'."""
+    out: list[str] = []
+    last = -2
+    for seq in seqs:
+        if out and seq == last + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{seq}"
+        else:
+            out.append(str(seq))
+        last = seq
+    return ",".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
