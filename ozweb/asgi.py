@@ -26,4 +26,4 @@ if settings.OZWEB_RUN_DISPATCH == "inprocess":
     # Embedded mode has no Celery beat: the web process reconciles runs itself.
     from apps.runs.reconcile import ReconcilerThread  # noqa: E402
 
-    ReconcilerThread().start()
+    ReconcilerThread(interval=settings.OZWEB_RECONCILE_SECONDS).start()

@@ -169,12 +169,14 @@ OZWEB_RUN_STALE_SECONDS = env.int("OZWEB_RUN_STALE_SECONDS", default=30)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = env.str("OZWEB_CELERY_QUEUE", default="ozweb")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = False
+OZWEB_RECONCILE_SECONDS = env.float("OZWEB_RECONCILE_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
-    "runs.reconcile": {"task": "runs.reconcile", "schedule": 15.0},
+    "runs.reconcile": {"task": "runs.reconcile", "schedule": OZWEB_RECONCILE_SECONDS},
 }
 
 REST_FRAMEWORK = {

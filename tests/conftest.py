@@ -239,3 +239,26 @@ def manual_run_dispatch(settings) -> None:
     """Deliveries queue runs but nothing executes them: for tests of the platform around runs.
     Set before `ozweb.asgi` is first imported, it also keeps the embedded reconciler off."""
     settings.OZWEB_RUN_DISPATCH = "manual"
+
+
+@pytest.fixture(scope="session")
+def harness_image() -> str:
+    """The offline-built harness image (cached: seconds when nothing changed)."""
+    import os
+
+    from apps.runs.images import build_harness_image
+    from apps.runs.sandboxes import DockerSandbox
+
+    if not DockerSandbox.available():
+        message = "no Docker engine answers (scripts/docker/ensure-engine.sh starts one)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return build_harness_image(log=lambda line: None)
+
+
+@pytest.fixture
+def docker_sandbox(harness_image: str, settings, monkeypatch) -> None:
+    settings.OZWEB_SANDBOX = "docker"
+    settings.OZWEB_HARNESS_IMAGE = harness_image
+    monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")

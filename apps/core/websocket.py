@@ -27,6 +27,8 @@ def origin_allowed(origin: str | None) -> bool:
     host = parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]"
     if f"{parsed.scheme}://{parsed.netloc}" in settings.CSRF_TRUSTED_ORIGINS:
         return True
+    if "*" in settings.ALLOWED_HOSTS:
+        return True
     domain, _port = split_domain_port(host)
     return any(is_same_domain(domain or host, pattern) for pattern in settings.ALLOWED_HOSTS)
 

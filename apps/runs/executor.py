@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.05
 FLUSH_MAX_EVENTS = 200
 POLL_SECONDS = 1.0
-HEARTBEAT_SECONDS = 5.0
 KILL_WAIT_SECONDS = 10.0
 
 
@@ -90,6 +89,8 @@ class RunExecution:
         self.stdin_open = False
         self.cancelled = False
         self.timed_out = False
+        # stdout lines consumed; persisted with each batch so a takeover replays the rest.
+        self.lines_read = run.stdout_lines
 
     # -- start ------------------------------------------------------------------------------
 
@@ -119,7 +120,7 @@ class RunExecution:
                     self.process.cleanup()
 
     def attach(self, process: SandboxProcess) -> None:
-        """Take over a run whose worker died, from its still-running process onwards."""
+        """Take over a run whose worker died: its process's output after what was stored."""
         run, agent = self.run, self.agent
         self.secrets = [v for v in agent_secret_values(agent=agent).values() if len(v) >= 4]
         self.adapter = self.make_adapter()
@@ -129,7 +130,7 @@ class RunExecution:
         self.deadline = time.monotonic() + max(
             0.0, started + agent.run_timeout_seconds - time.time()
         )
-        self.stdin_open = self.adapter.capabilities.mid_run_input
+        self.stdin_open = False  # a taken-over container's stdin is gone: replies wait
         services.run_ingest(
             run=run,
             events_batch=[
@@ -235,18 +236,21 @@ class RunExecution:
         )
         reader.start()
         next_poll = time.monotonic() + POLL_SECONDS
-        next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        # Well inside the reconciler's staleness threshold, so a live run is never taken over.
+        heartbeat_every = settings.OZWEB_RUN_STALE_SECONDS / 4
+        next_heartbeat = time.monotonic() + heartbeat_every
         last_flush = 0.0
         flush_at: float | None = None
         while True:
             now = time.monotonic()
-            wait_until = min(t for t in (next_poll, self.deadline, flush_at or next_poll) if t)
+            wait_until = min(next_poll, next_heartbeat, self.deadline, flush_at or next_poll)
             try:
                 kind, payload = self.inbox.get(timeout=max(0.0, wait_until - now))
             except queue.Empty:
                 kind, payload = "tick", None
             now = time.monotonic()
             if kind == "line":
+                self.lines_read += 1
                 events = self.adapter.parse_line(payload)  # type: ignore[union-attr]
                 self.batch.extend(events)
                 if events and flush_at is None:
@@ -268,7 +272,7 @@ class RunExecution:
                 next_poll = now + POLL_SECONDS
             if now >= next_heartbeat:
                 services.run_heartbeat(run=self.run)
-                next_heartbeat = now + HEARTBEAT_SECONDS
+                next_heartbeat = now + heartbeat_every
             if now >= self.deadline and not self.timed_out:
                 self.timed_out = True
                 self.kill()
@@ -287,7 +291,9 @@ class RunExecution:
     def flush(self) -> None:
         if self.batch:
             batch, self.batch = self.batch, []
-            services.run_ingest(run=self.run, events_batch=batch, secrets=self.secrets)
+            services.run_ingest(
+                run=self.run, events_batch=batch, secrets=self.secrets, stdout_lines=self.lines_read
+            )
 
     # -- control ----------------------------------------------------------------------------
 

@@ -67,6 +67,8 @@ class Run(TimeStampedModel):
     usage = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_event_seq = models.PositiveIntegerField(default=0)
+    # Harness stdout lines whose events are stored (a takeover replays from there).
+    stdout_lines = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -13,7 +13,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -79,7 +79,11 @@ def _reattach(run: Run) -> bool:
 
     try:
         sandbox = get_sandbox()
-        process = sandbox.find(run.pk) if sandbox.kind == "docker" else None
+        process = (
+            sandbox.find(run.pk, skip_stdout_lines=run.stdout_lines)
+            if sandbox.kind == "docker"
+            else None
+        )
     except Exception:
         logger.exception("run %s: looking for its container failed", run.pk)
         return False
@@ -116,8 +120,10 @@ class ReconcilerThread(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
-            close_old_connections()
             try:
                 reconcile()
             except Exception:
                 logger.exception("reconcile failed")
+            finally:
+                # Hold no connection between rounds (it would pin the database open).
+                connections.close_all()

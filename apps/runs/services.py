@@ -414,7 +414,13 @@ def _merge_usage(total: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def run_ingest(*, run: Run, events_batch: list[NormalizedEvent], secrets: list[str]) -> None:
+def run_ingest(
+    *,
+    run: Run,
+    events_batch: list[NormalizedEvent],
+    secrets: list[str],
+    stdout_lines: int | None = None,
+) -> None:
     """Persist a batch of harness events in one transaction; the feed gets one broadcast."""
     if not events_batch:
         return
@@ -437,6 +443,8 @@ def run_ingest(*, run: Run, events_batch: list[NormalizedEvent], secrets: list[s
     # One executor holds a run, so it alone appends its events.
     run.last_event_seq = first_seq + len(masked) - 1
     updates: dict[str, Any] = {"last_event_seq": run.last_event_seq}
+    if stdout_lines is not None:
+        run.stdout_lines = updates["stdout_lines"] = stdout_lines
     for event in masked:
         if event.session_id and not run.session_id:
             run.session_id = updates["session_id"] = event.session_id[:200]

@@ -28,7 +28,11 @@ def team_create(*, name: str, owner: AbstractBaseUser) -> Team:
         raise ServiceError("Team names are at most 80 characters.", field="name")
     if Team.objects.filter(name__iexact=name).exists():
         raise ServiceError(f"A team named “{name}” already exists.", field="name")
-    team = Team.objects.create(name=name, slug=_unique_slug(name))
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name, slug=_unique_slug(name))
+    except IntegrityError:  # created at the same moment by someone else
+        raise ServiceError(f"A team named “{name}” already exists.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     from apps.threads.services import thread_create_channel
 

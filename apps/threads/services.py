@@ -44,6 +44,8 @@ def thread_create_channel(
         raise ServiceError(
             "A channel name is 1–80 lowercase letters, digits, - or _.", field="name"
         )
+    if name.startswith("dm-"):
+        raise ServiceError("Names starting with dm- are kept for direct threads.", field="name")
     try:
         with transaction.atomic():
             thread = Thread.objects.create(
@@ -71,10 +73,14 @@ def thread_direct_get_or_create(*, actor: Membership, agent: Agent) -> Thread:
         return existing
     if not actor.has_role(Role.MEMBER):
         raise PermissionDenied("Viewers cannot start threads.")
-    thread = Thread.objects.create(
-        team=actor.team, kind=ThreadKind.DIRECT, agent=agent, name=f"dm-{agent.handle}",
-        created_by=actor.user,
-    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            thread = Thread.objects.create(
+                team=actor.team, kind=ThreadKind.DIRECT, agent=agent, name=f"dm-{agent.handle}",
+                created_by=actor.user,
+            )  # fmt: skip
+    except IntegrityError:  # opened at the same moment by someone else
+        return Thread.objects.get(team=actor.team, kind=ThreadKind.DIRECT, agent=agent)
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_changed_event(thread)
     )

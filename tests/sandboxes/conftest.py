@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
-import docker
 from apps.runs.images import build_harness_image
 from apps.runs.sandboxes import DockerSandbox, LocalSandbox
 from apps.runs.sandboxes.base import SandboxProcess, SandboxSpec

@@ -108,34 +108,43 @@ def test_the_host_network_reaches_a_server_on_127_0_0_1(start):
 
 
 TICKER = """
-import itertools, time
+import itertools, sys, time
+print("x" * 100000, flush=True)  # longer than one log-driver message
 for i in itertools.count():
     print(i, flush=True)
+    sys.stderr.write(f"err {i}\\n")
     time.sleep(0.05)
 """
 
 
-def test_find_reattaches_to_the_running_container_of_a_run(start, docker_sandbox, run_id):
+def test_find_takes_over_a_run_and_replays_what_was_not_processed(start, docker_sandbox, run_id):
     original = start(["python3", "-c", TICKER])
     lines = original.stdout_lines()
-    first = int(next(lines))
-    # The worker holding the run goes away: its connection drops, the container goes on.
+    assert next(lines) == "x" * 100000
+    assert [next(lines) for _ in range(3)] == ["0", "1", "2"]
+    # The worker holding the run dies after processing 4 lines; the container goes on.
     original._sock.shutdown(socket.SHUT_RDWR)
+    time.sleep(0.3)  # output nobody is attached to read
 
-    found = docker_sandbox.find(run_id)
+    found = docker_sandbox.find(run_id, skip_stdout_lines=4)
     assert found is not None
     assert found.container_id == original.container_id
-    # Output from here on (earlier output is not replayed; the first line may be partial).
     resumed = found.stdout_lines()
-    next(resumed)
-    later = [int(next(resumed)) for _ in range(3)]
-    assert later == sorted(later) and later[0] > first
-    assert later[-1] - later[0] == 2
+    # Nothing lost, nothing repeated: the line after the 4 processed ones comes next.
+    assert [next(resumed) for _ in range(10)] == [str(i) for i in range(3, 13)]
+    with pytest.raises(OSError):
+        found.write(b"stdin went with the first worker\n")
+    assert "err 3" in found.stderr_tail()
 
     found.kill()
     assert found.wait(5) == 137
     assert original.wait(5) == 137
-    assert docker_sandbox.find(run_id) is None  # not running any more
+    # An exited container that was not removed yet is still found, its output replayable.
+    again = docker_sandbox.find(run_id, skip_stdout_lines=1)
+    assert again is not None
+    assert next(again.stdout_lines()) == "0"
+    again.cleanup()
+    assert docker_sandbox.find(run_id) is None
 
 
 def test_find_returns_none_for_a_run_without_a_container(docker_sandbox, run_id):

@@ -80,6 +80,7 @@ class Sandbox(Protocol):
 
     def start(self, spec: SandboxSpec) -> SandboxProcess: ...
 
-    def find(self, run_id: int) -> SandboxProcess | None:
-        """Re-attach to the still-running process of a run (by its labels), if any."""
+    def find(self, run_id: int, skip_stdout_lines: int = 0) -> SandboxProcess | None:
+        """Take over the process of a run whose worker died (found by its labels), if it
+        still exists, replaying its stdout after the first `skip_stdout_lines` lines."""
         ...

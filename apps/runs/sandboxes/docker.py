@@ -24,18 +24,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import requests
-from docker.errors import APIError, DockerException, NotFound
-
 import docker
+import requests
+from django.conf import settings
+from docker.errors import APIError, DockerException, NotFound
 
 from .base import (
     CONTAINER_HOME,
     CONTAINER_WORKSPACE,
+    LABEL_INSTANCE,
     LABEL_RUN,
     SandboxSpec,
 )
-from .local import LineStream, StderrTail, start_reader, with_setup, write_home_files
+from .local import (
+    STDERR_TAIL_BYTES,
+    LineStream,
+    StderrTail,
+    start_reader,
+    with_setup,
+    write_home_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +176,65 @@ class DockerProcess:
         self._reader.join(timeout=2)
 
 
+class ReplayedProcess(DockerProcess):
+    """A container taken over after its worker died: stdout replayed from the engine's log."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str, skip: int) -> None:
+        self._client = client
+        self._id = container_id
+        self._stdout = LineStream()
+        self._exit_code: int | None = None
+        self._stdin_closed = True
+        self._stdin_lock = threading.Lock()
+        self._skip = skip
+        self._log = client.api.logs(
+            container_id, stdout=True, stderr=False, stream=True, follow=True
+        )
+        self._reader = threading.Thread(
+            target=self._replay, name=f"sandbox-replay-{container_id[:12]}", daemon=True
+        )
+        self._reader.start()
+
+    def _replay(self) -> None:
+        try:
+            for chunk in self._log:
+                self._stdout.feed(chunk)
+        except (requests.exceptions.RequestException, OSError, DockerException):
+            pass  # the container was removed, or the engine went away
+        finally:
+            self._stdout.end()
+
+    def stdout_lines(self) -> Iterator[str]:
+        for number, line in enumerate(self._stdout.lines()):
+            if number >= self._skip:
+                yield line
+
+    def stderr_tail(self) -> str:
+        try:
+            data = self._client.api.logs(self._id, stdout=False, stderr=True, tail=200)
+        except DockerException:
+            return ""
+        return data.decode("utf-8", errors="replace")[-STDERR_TAIL_BYTES:]
+
+    def write(self, data: bytes) -> None:
+        raise BrokenPipeError("a taken-over container's stdin is closed")
+
+    def close_stdin(self) -> None:
+        return None
+
+    def cleanup(self) -> None:
+        try:
+            self._client.api.remove_container(self._id, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+        with contextlib.suppress(Exception):
+            self._log.close()
+        self._reader.join(timeout=2)
+
+
 class DockerSandbox:
     kind = "docker"
     isolated = True
@@ -230,21 +297,20 @@ class DockerSandbox:
             raise
         return process
 
-    def find(self, run_id: int) -> DockerProcess | None:
-        """Re-attach to the run's running container, if there is one.
+    def find(self, run_id: int, skip_stdout_lines: int = 0) -> ReplayedProcess | None:
+        """Take over the run's container, running or exited (but not yet removed).
 
-        Output from the moment of re-attaching only: what the harness printed before is not
-        replayed (the first line may be the tail of a line in progress), and stdin is already
-        closed (see the module docstring).
+        Its stdout is replayed from the engine's log from the first line, less the
+        `skip_stdout_lines` the previous holder already processed, then followed: nothing the
+        harness printed while nobody was attached is lost. Its stdin is gone (see the module
+        docstring), so the process can be read, killed and waited for, not written to.
         """
-        containers = self._client.api.containers(
-            filters={"label": f"{LABEL_RUN}={run_id}", "status": "running"}
-        )
+        labels = [f"{LABEL_RUN}={run_id}", f"{LABEL_INSTANCE}={settings.OZWEB_INSTANCE}"]
+        containers = self._client.api.containers(all=True, filters={"label": labels})
         if not containers:
             return None
         newest = max(containers, key=lambda c: c.get("Created", 0))
-        attached = self._client.api.attach_socket(newest["Id"], params=ATTACH_PARAMS)
-        return DockerProcess(self._client, newest["Id"], attached)
+        return ReplayedProcess(self._client, newest["Id"], skip_stdout_lines)
 
     def _create(self, spec: SandboxSpec, argv: list[str], limits: dict[str, int]) -> str:
         api = self._client.api
@@ -269,7 +335,11 @@ class DockerSandbox:
             tty=False,
             working_dir=CONTAINER_WORKSPACE,
             environment={**spec.env, "HOME": CONTAINER_HOME},
-            labels={**spec.labels, LABEL_RUN: str(spec.run_id)},
+            labels={
+                LABEL_INSTANCE: settings.OZWEB_INSTANCE,
+                **spec.labels,
+                LABEL_RUN: str(spec.run_id),
+            },
             name=f"ozweb-run-{spec.run_id}-{secrets.token_hex(3)}",
             host_config=host_config,
         )
