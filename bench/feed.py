@@ -146,13 +146,31 @@ class CpuWatch:
         sample["_busy"], sample["_total"] = {0: busy}, {0: total}
         return sample
 
+    @staticmethod
+    def _all() -> dict[int, tuple[str, float]]:
+        out = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = (entry / "stat").read_text()
+                    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+                    out[int(entry.name)] = (name, proc_cpu_seconds(int(entry.name)))
+        return out
+
     def begin(self) -> None:
+        self.all_start = self._all()
         self.start = self._sample()
         self.t0 = time.monotonic()
 
     def end(self) -> None:
         stop = self._sample()
         self.wall = time.monotonic() - self.t0
+        self.top: list[tuple[float, int, str]] = []  # (% of a core, pid, name), busiest first
+        for pid, (name, used) in self._all().items():
+            before = self.all_start.get(pid, (name, 0.0))[1]
+            if used == used and before == before and used - before > 0.01 * self.wall:
+                self.top.append((100 * (used - before) / self.wall, pid, name))
+        self.top.sort(reverse=True)
         self.used = {
             name: sum(v - self.start[name].get(p, 0.0) for p, v in per.items() if v == v)
             for name, per in stop.items()
@@ -258,6 +276,7 @@ async def _viewers_main(
                     if reply.get("type") != "pong":
                         raise RuntimeError(f"expected pong, got {reply}")
                     sockets[i] = ws
+                    logs[i].error = ""
                     return
                 except Exception as exc:
                     logs[i].error = f"{type(exc).__name__}: {exc}"
@@ -755,6 +774,10 @@ def _fill(
     )
     cores = os.cpu_count() or 1
     result.others_cpu = max(0.0, result.machine_cpu * cores - ours - result.client_cpu)
+    result.notes.append(
+        "busiest processes (% of a core): "
+        + ", ".join(f"{name}[{pid}] {pct:.0f}" for pct, pid, name in cpu.top[:8])
+    )
     lags = sorted(x for o in outcomes for x in o["lag_ms"])
     result.client_lag_p99 = percentile(lags, 99)
     result.client_lag_max = lags[-1] if lags else float("nan")
