@@ -290,9 +290,7 @@ class Client:
         return [f for f in self.frames if f.run == run_id]
 
     def finished(self, run_id: int) -> Frame | None:
-        return next(
-            (f for f in self.frames if f.run == run_id and f.run_status in FINISHED), None
-        )
+        return next((f for f in self.frames if f.run == run_id and f.run_status in FINISHED), None)
 
     def first_agent_frame(self, handle: str, after_ns: int) -> Frame | None:
         return next(
@@ -375,6 +373,19 @@ class Stack:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"daphne not ready after 60 s:\n{self.log_tail()}")
             time.sleep(0.2)
+
+    def profile(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+        """py-spy (--profile PATH) sampling daphne for `seconds`, as collapsed stacks."""
+        if not self.args.profile or self.daphne is None:
+            return None
+        out = self.tmp / f"profile-{name}.txt"
+        log(f"py-spy profile of daphne: {out}")
+        return subprocess.Popen(
+            [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
+             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking",
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def log_tail(self) -> str:
         with contextlib.suppress(OSError):
@@ -542,10 +553,13 @@ class Bench:
             c.wait(lambda: c.first_agent_frame("first", sent), 60, "the first agent event")
             first = c.first_agent_frame("first", sent)
             assert first is not None and first.run is not None
-            picked = next(
-                f for f in c.frames if f.run == first.run and "picked this up" in f.body
-            )
+            picked = next(f for f in c.frames if f.run == first.run and "picked this up" in f.body)
             self.wait_finished([first.run], 60)
+            if self.stack.args.verbose:
+                log(f"run {first.run}: " + ", ".join(
+                    f"{(f.recv_ns - sent) / 1e6:.0f} ms {f.kind} {f.body[:30]!r}"
+                    for f in c.of_run(first.run)
+                ))  # fmt: skip
             ms = (first.recv_ns - sent) / 1e6
             if i == 0:
                 result.first_warm_up = ms
@@ -572,12 +586,15 @@ class Bench:
         cpu = CpuWatch({"daphne": [self.stack.daphne.pid]})  # type: ignore[union-attr]
         self.client.stats()  # reset the client's CPU and lag counters
         cpu.begin()
+        profiler = self.stack.profile(f"stream-{prefix}", args.seconds + 1)
         start_ns = time.time_ns() + int(0.3e9) + agents * int(0.05e9)
         command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns} then=quit"
         for run_id in runs:
             self.steer(run_id, command)
         self.wait_finished(runs, args.seconds + 60)
         cpu.end()
+        if profiler is not None:
+            profiler.wait(timeout=60)
         stats = self.client.stats()
         s.daphne_cpu, s.machine_cpu = cpu.percent("daphne"), cpu.machine_percent()
         s.client_cpu = 100 * stats["cpu_s"] / cpu.wall
@@ -635,7 +652,9 @@ class Bench:
 
         def echoed() -> int:
             return sum(
-                1 for f in self.client.of_run(run_id) if f.kind == "text" and f.body.startswith("R ")
+                1
+                for f in self.client.of_run(run_id)
+                if f.kind == "text" and f.body.startswith("R ")
             )
 
         with contextlib.suppress(TimeoutError):
@@ -664,10 +683,11 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         bench = Bench(stack, api, token, client)
         log(f"{sandbox}: daphne pid {stack.daphne.pid} on :{stack.port}")  # type: ignore[union-attr]
 
-        log(f"{sandbox}: mention → first event, {args.mentions} runs (+1 warm-up)")
-        bench.first_event(result, args.mentions)
-        plans = [("1 agent", "sa", 1, args.rate)]
-        if args.agents > 1:
+        if args.only in (None, "first"):
+            log(f"{sandbox}: mention → first event, {args.mentions} runs (+1 warm-up)")
+            bench.first_event(result, args.mentions)
+        plans = [("1 agent", "sa", 1, args.rate)] if args.only in (None, "stream") else []
+        if plans and args.agents > 1:
             plans.append((f"{args.agents} agents", "sb", args.agents, args.rate / args.agents))
             if args.heavy:
                 plans.append((f"{args.agents} agents (heavy)", "sc", args.agents, args.rate))
@@ -680,8 +700,9 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
                 result.streams.append(
                     Stream(label, agents, rate_each, args.seconds, error=str(exc)[:300])
                 )
-        log(f"{sandbox}: reply → stdin, {args.replies} replies every {args.reply_gap:g} s")
-        bench.replies(result, args.replies, args.reply_gap)
+        if args.only in (None, "reply"):
+            log(f"{sandbox}: reply → stdin, {args.replies} replies every {args.reply_gap:g} s")
+            bench.replies(result, args.replies, args.reply_gap)
         stats = client.stats()
         if stats["errors"]:
             result.notes.append(f"websocket errors: {stats['errors'][:3]}")
@@ -805,7 +826,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=20,
                         help="max s to wait for an idle machine before each measurement")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (daphne log)")
+    parser.add_argument(
+        "--profile", metavar="PY_SPY", help="path to py-spy: sample daphne during the streams"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="timelines on stderr")
+    parser.add_argument("--only", choices=["first", "stream", "reply"], help="one measurement")
     args = parser.parse_args(argv)
+    if args.profile:
+        args.keep = True
     if not (1 <= args.mentions <= 200 and 1 <= args.agents <= 40 and 0 < args.rate <= 20_000):
         parser.error("mentions 1–200, agents 1–40, rate 0–20000")
     if not (0 < args.seconds <= 60 and 1 <= args.replies <= 2000 and 0 < args.reply_gap <= 10):
