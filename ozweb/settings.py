@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.threads",
     "apps.runs",
+    "apps.agentapi",
+    "apps.artifacts",
     "apps.api",
 ]
 
@@ -143,6 +145,26 @@ OZWEB_MAX_MESSAGE_BYTES = env.int("OZWEB_MAX_MESSAGE_BYTES", default=64 * 1024)
 # Key for agent secrets at rest. Defaults to one derived from SECRET_KEY.
 OZWEB_SECRETS_KEY = env.str("OZWEB_SECRETS_KEY", default="")
 OZWEB_FEED_PAGE_SIZE = 50
+
+# Artifacts: Django's storage API. Filesystem by default; any S3-compatible store with
+# OZWEB_S3_BUCKET (+ OZWEB_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID/SECRET, region) and django-storages.
+OZWEB_ARTIFACT_MAX_BYTES = env.int("OZWEB_ARTIFACT_MAX_BYTES", default=10 * 1024 * 1024)
+OZWEB_S3_BUCKET = env.str("OZWEB_S3_BUCKET", default="")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if OZWEB_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": OZWEB_S3_BUCKET,
+            "endpoint_url": env.str("OZWEB_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("OZWEB_S3_REGION", default="") or None,
+            "default_acl": None,
+            "file_overwrite": True,
+        },
+    }
 
 # -- runs -------------------------------------------------------------------------------------
 # Where queued runs go: "celery" (scaled), "inprocess" (a thread pool in the web process), or

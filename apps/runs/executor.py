@@ -22,6 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.agentapi.preamble import instructions_for
+from apps.agentapi.tokens import token_issue
 from apps.agents.services import agent_secret_values
 from apps.runs import services
 from apps.runs.harnesses import get_adapter
@@ -157,18 +159,20 @@ class RunExecution:
     def start(self) -> None:
         run, agent = self.run, self.agent
         secrets = agent_secret_values(agent=agent)
-        self.secrets = [v for v in secrets.values() if len(v) >= 4]
+        token = token_issue(run=run)
+        self.secrets = [v for v in secrets.values() if len(v) >= 4] + [token]
         self.adapter = self.make_adapter()
         env = {
             **{k: str(v) for k, v in agent.environment.items()},
             **secrets,
             **self.ozweb_env(),
+            "OZWEB_TOKEN": token,
         }
         invocation = self.adapter.build_invocation(
             prompt=run.prompt,
             model=agent.model,
             session_id=(run.resumes.session_id or None) if run.resumes_id else None,
-            instructions=agent.instructions,
+            instructions=instructions_for(run, via_mcp=agent.harness != "command"),
             env=env,
         )
         workspace, home = agent_dirs(run)

@@ -52,6 +52,8 @@ class Run(TimeStampedModel):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     prompt = models.TextField()
+    # Agent-to-agent steps that led to this run (0 when a human started it).
+    hop = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     harness = models.CharField(max_length=16)
     session_id = models.CharField(max_length=200, blank=True)
@@ -60,6 +62,8 @@ class Run(TimeStampedModel):
     worker = models.CharField(max_length=200, blank=True)  # host:pid holding the run
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Its parent is blocked in a `delegate(wait=True)` call for its result.
+    parent_waiting = models.BooleanField(default=False)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     stderr_tail = models.TextField(blank=True)

@@ -73,6 +73,7 @@ def run_create(
     parent: Run | None = None,
     created_by: Any = None,
     deliveries: Iterable[Delivery] = (),
+    hop: int = 0,
 ) -> Run:
     """Queue a run; it is dispatched to a worker once this transaction commits.
 
@@ -101,6 +102,7 @@ def run_create(
         prompt=prompt,
         harness=agent.harness,
         created_by=created_by,
+        hop=hop,
     )
     run.thread = thread
     Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(run=run)
@@ -136,7 +138,7 @@ def deliveries_dispatch(*, agent_id: int) -> list[Run]:
             return created
         now = timezone.now()
         pending = list(
-            Delivery.objects.filter(agent=agent, state=DeliveryState.PENDING)
+            Delivery.objects.filter(agent=agent, state=DeliveryState.PENDING, held=False)
             .filter(Q(run__isnull=True) | Q(run__status__in=[RunStatus.FAILED]))
             .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
             .select_related("message__thread", "message__author_user", "message__author_agent")
@@ -144,7 +146,22 @@ def deliveries_dispatch(*, agent_id: int) -> list[Run]:
         )
         by_thread: dict[int, list[Delivery]] = {}
         for delivery in pending:
+            if delivery.parent_run_id is not None:
+                continue  # a delegation gets a run of its own, below
             by_thread.setdefault(delivery.message.thread_id, []).append(delivery)
+        for delegation in (d for d in pending if d.parent_run_id is not None):
+            if not _has_capacity(agent):
+                break  # dispatched again when one of its runs finishes
+            created.append(
+                run_create(
+                    agent=agent,
+                    thread=delegation.message.thread,
+                    prompt=delegation.message.data.get("goal") or delegation.message.body,
+                    parent=delegation.parent_run,
+                    deliveries=[delegation],
+                    hop=delegation.message.hop,
+                )
+            )
         for thread_deliveries in by_thread.values():
             thread = thread_deliveries[0].message.thread
             live = Run.objects.filter(agent=agent, thread=thread).active().order_by("id").first()
@@ -159,6 +176,7 @@ def deliveries_dispatch(*, agent_id: int) -> list[Run]:
                     thread=thread,
                     prompt=prompt_from_deliveries(thread_deliveries),
                     deliveries=thread_deliveries,
+                    hop=max(d.message.hop for d in thread_deliveries),
                 )
             )
     return created
@@ -196,7 +214,8 @@ def deliveries_take(*, run: Run) -> list[Delivery]:
         taken = list(
             Delivery.objects.select_for_update(of=("self",))
             .filter(agent_id=run.agent_id, message__thread_id=run.thread_id)
-            .filter(state=DeliveryState.PENDING)
+            .filter(state=DeliveryState.PENDING, held=False)
+            .filter(Q(parent_run__isnull=True) | Q(run=run))
             .filter(Q(run__isnull=True) | Q(run=run))
             .select_related("message__thread", "message__author_user", "message__author_agent")
             .order_by("id")
@@ -293,8 +312,40 @@ def _after_transition(run: Run) -> None:
                 status=AgentStatus.ERROR if run.status == RunStatus.FAILED else AgentStatus.IDLE,
             )
         _post_status(run, _finished_line(run), usage=run.usage, exit_code=run.exit_code)
+        if run.parent_id is not None:
+            _report_to_parent(run)
         deliveries_dispatch_on_commit([agent.pk])
     _broadcast_run(run)
+
+
+def _report_to_parent(run: Run) -> None:
+    """A delegated run's outcome goes back to the run that delegated it, always: fan-in never
+    depends on a model remembering to report."""
+    parent = Run.objects.select_related("agent", "thread").get(pk=run.parent_id)
+    if run.status == RunStatus.SUCCEEDED:
+        outcome = run.result_text or "(no final text)"
+    else:
+        outcome = f"{run.get_status_display()}: {run.error or 'no error message'}"
+    body = f"Result of run {run.pk} from @{run.agent.handle} ({run.status}):\n\n{outcome}"
+    limit = settings.OZWEB_MAX_MESSAGE_BYTES
+    if len(body.encode()) > limit:
+        body = body.encode()[: limit - 64].decode(errors="ignore") + "\n… [truncated]"
+    waiting = Run.objects.filter(pk=run.pk, parent_waiting=True).exists()
+    messages_append(
+        thread=parent.thread or run.thread,
+        items=[
+            NewMessage(
+                body=body,
+                author_agent=run.agent,
+                run=run,
+                hop=run.hop,
+                recipients=[parent.agent],
+                data={"delegation_result": run.pk, "status": run.status},
+                # A delegate call still waiting for this result takes it itself.
+                delivered=waiting,
+            )
+        ],
+    )
 
 
 def _finished_line(run: Run) -> str:

@@ -81,6 +81,8 @@ class Message(models.Model):
     run = models.ForeignKey(
         "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
+    # How many agent-to-agent steps led here: 0 for a human's message.
+    hop = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -129,6 +131,12 @@ class Delivery(TimeStampedModel):
     # The run that took (or is taking) this message to the agent.
     run = models.ForeignKey(
         "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    # Past the team's hop limit a delivery waits, visibly, for a human to release it.
+    held = models.BooleanField(default=False)
+    # A delegation: the run that delegated this goal (its child run reports back to it).
+    parent_run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="delegations"
     )
     # Failed attempts to start a run for it; retried with backoff until the limit.
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -19,6 +19,7 @@ from apps.threads import events
 from apps.threads.mentions import extract_mentions
 from apps.threads.models import (
     Delivery,
+    DeliveryState,
     Message,
     MessageKind,
     Thread,
@@ -98,6 +99,10 @@ class NewMessage:
     data: dict[str, Any] = field(default_factory=dict)
     recipients: list[Agent] = field(default_factory=list)
     run: Any = None  # the runs.Run that produced it
+    hop: int = 0  # agent-to-agent steps that led to it
+    parent_run: Any = None  # set on a delegation: the runs.Run its child reports back to
+    # Deliveries that need no dispatch (e.g. a result handed straight to a waiting caller).
+    delivered: bool = False
 
 
 def check_body(body: str) -> str:
@@ -208,13 +213,15 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
                 author_agent=item.author_agent,
                 created_at=now,
                 run=item.run,
+                hop=item.hop,
             )
             for i, item in enumerate(items)
         ]
     )
+    hop_limit = thread.team.hop_limit
     deliveries = Delivery.objects.bulk_create(
         [
-            Delivery(message=message, agent=agent)
+            _delivery_for(message, item, agent, hop_limit)
             for message, item in zip(messages, items, strict=True)
             for agent in dict.fromkeys(item.recipients)
         ]
@@ -225,15 +232,59 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     for message in messages:
         message.thread = thread
         message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
-    if deliveries:
+    to_dispatch = [
+        d.agent_id for d in deliveries if d.state == DeliveryState.PENDING and not d.held
+    ]
+    if to_dispatch:
         from apps.runs.services import deliveries_dispatch_on_commit
 
-        deliveries_dispatch_on_commit(d.agent_id for d in deliveries)
+        deliveries_dispatch_on_commit(to_dispatch)
     broadcast_on_commit(events.thread_group(thread.pk), lambda: events.messages_event(messages))
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
     )
     return messages
+
+
+def _delivery_for(message: Message, item: NewMessage, agent: Agent, hop_limit: int) -> Delivery:
+    if item.delivered:
+        return Delivery(
+            message=message, agent=agent, state=DeliveryState.DELIVERED, parent_run=item.parent_run
+        )
+    held = item.hop > hop_limit
+    return Delivery(
+        message=message,
+        agent=agent,
+        parent_run=item.parent_run,
+        held=held,
+        reason=(
+            f"Held: {item.hop} agent-to-agent steps is past this team's limit of {hop_limit}. "
+            "A human must release it."
+            if held
+            else ""
+        ),
+    )
+
+
+def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
+    """A human lets a held message through to its agent."""
+    if delivery.agent.team_id != actor.team_id:
+        raise PermissionDenied()
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot release messages.")
+    if not delivery.held:
+        raise ServiceError("This message is not held.", code="not_held")
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(held=False, reason="Released by a human.")
+        delivery.held, delivery.reason = False, "Released by a human."
+        broadcast_on_commit(
+            events.thread_group(delivery.message.thread_id),
+            lambda: events.delivery_changed_event(delivery),
+        )
+        from apps.runs.services import deliveries_dispatch_on_commit
+
+        deliveries_dispatch_on_commit([delivery.agent_id])
+    return delivery
 
 
 def thread_mark_read(*, thread: Thread, user: AbstractBaseUser, seq: int | None = None) -> None:

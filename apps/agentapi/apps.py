@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgentapiConfig(AppConfig):
+    name = "apps.agentapi"
+    label = "agentapi"

@@ -1,0 +1,199 @@
+"""Artifacts (named, versioned, content-addressed) and team memory."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from apps.artifacts.models import Artifact, ArtifactKind, ArtifactVersion, MemoryNote
+from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.teams.models import Membership, Role, Team
+from apps.threads.models import MessageKind, Thread
+from apps.threads.services import NewMessage, messages_append
+
+NAME_RE = re.compile(r"^[\w][\w .@+/-]{0,199}$")
+KEY_RE = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
+MAX_MEMORY_BYTES = 64 * 1024
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name) or ".." in name:
+        raise ServiceError(
+            "An artifact name is 1–200 characters: letters, digits, space and . _ - / @ +.",
+            field="name",
+        )
+    return name
+
+
+def artifact_put(
+    *,
+    team: Team,
+    name: str,
+    content: bytes | str,
+    kind: str = ArtifactKind.FILE,
+    media_type: str = "",
+    url: str = "",
+    thread: Thread | None = None,
+    author_run: Any = None,
+    author_agent: Any = None,
+    author_user: Any = None,
+) -> ArtifactVersion:
+    """Store a new version of the named artifact (creating it on first put) and post a card."""
+    name = _check_name(name)
+    if kind not in ArtifactKind.values:
+        raise ServiceError(
+            f"Unknown artifact kind; choose one of {', '.join(ArtifactKind.values)}.", field="kind"
+        )
+    data = content.encode() if isinstance(content, str) else bytes(content)
+    limit = settings.OZWEB_ARTIFACT_MAX_BYTES
+    if len(data) > limit:
+        raise ServiceError(
+            f"The artifact is {len(data):,} bytes; the limit is {limit:,} bytes.",
+            field="content",
+            code="too_large",
+        )
+    if kind == ArtifactKind.LINK and not re.match(r"^https?://", url or ""):
+        raise ServiceError("A link artifact needs an http(s) url.", field="url")
+    media_type = media_type or _guess_media_type(name, kind)
+    sha256 = hashlib.sha256(data).hexdigest()
+    with transaction.atomic():
+        artifact = _artifact_for_update(team=team, name=name, kind=kind, thread=thread)
+        artifact.latest_version += 1
+        artifact.kind = kind
+        if thread is not None:
+            artifact.thread = thread
+        artifact.save(update_fields=["latest_version", "kind", "thread", "updated_at"])
+        version = ArtifactVersion(
+            artifact=artifact,
+            version=artifact.latest_version,
+            sha256=sha256,
+            size=len(data),
+            media_type=media_type,
+            url=url,
+            author_run=author_run,
+            author_agent=author_agent,
+            author_user=author_user,
+        )
+        version.content.save(sha256, ContentFile(data), save=False)
+        version.save()
+        if artifact.thread_id:
+            _post_card(artifact, version)
+    return version
+
+
+def _artifact_for_update(*, team: Team, name: str, kind: str, thread: Thread | None) -> Artifact:
+    artifact = Artifact.objects.select_for_update().filter(team=team, name=name).first()
+    if artifact is not None:
+        return artifact
+    try:
+        with transaction.atomic():
+            return Artifact.objects.create(team=team, name=name, kind=kind, thread=thread)
+    except IntegrityError:  # created by a concurrent put: take that one
+        return Artifact.objects.select_for_update().get(team=team, name=name)
+
+
+def _guess_media_type(name: str, kind: str) -> str:
+    if kind in (ArtifactKind.PLAN, ArtifactKind.REPORT):
+        return "text/markdown"
+    if kind == ArtifactKind.PATCH:
+        return "text/x-diff"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "text/plain"
+
+
+def _post_card(artifact: Artifact, version: ArtifactVersion) -> None:
+    author = version.author_agent
+    verb = "added" if version.version == 1 else f"updated to v{version.version}"
+    messages_append(
+        thread=artifact.thread,
+        items=[
+            NewMessage(
+                body=f"{artifact.get_kind_display()} **{artifact.name}** {verb}",
+                kind=MessageKind.ARTIFACT,
+                author_agent=author,
+                author_user=version.author_user,
+                run=version.author_run,
+                data={
+                    "artifact": artifact.pk,
+                    "name": artifact.name,
+                    "kind": artifact.kind,
+                    "version": version.version,
+                    "size": version.size,
+                    "media_type": version.media_type,
+                    "sha256": version.sha256,
+                    "url": version.url,
+                },
+            )
+        ],
+    )
+
+
+def artifact_version_text(version: ArtifactVersion, *, limit: int | None = None) -> str:
+    with version.content.open("rb") as handle:
+        data = handle.read(limit) if limit else handle.read()
+    return data.decode("utf-8", errors="replace")
+
+
+def artifact_put_as_human(
+    *, actor: Membership, name: str, content: bytes | str, **fields: Any
+) -> ArtifactVersion:
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot add artifacts.")
+    return artifact_put(
+        team=actor.team, name=name, content=content, author_user=actor.user, **fields
+    )
+
+
+# -- team memory ------------------------------------------------------------------------------
+
+
+def _check_key(key: str) -> str:
+    key = (key or "").strip()
+    if not KEY_RE.match(key):
+        raise ServiceError(
+            "A memory key is 1–200 characters: letters, digits, space and . _ - : / @ +.",
+            field="key",
+        )
+    return key
+
+
+def memory_set(
+    *, team: Team, key: str, value: str, agent: Any = None, user: Any = None
+) -> MemoryNote:
+    key = _check_key(key)
+    if not isinstance(value, str):
+        raise ServiceError("A memory value is text.", field="value")
+    if len(value.encode()) > MAX_MEMORY_BYTES:
+        raise ServiceError("A memory value is at most 64 KiB.", field="value", code="too_large")
+    note, _ = MemoryNote.objects.update_or_create(
+        team=team,
+        key=key,
+        defaults={"value": value, "updated_by_agent": agent, "updated_by_user": user},
+    )
+    return note
+
+
+def memory_get(*, team: Team, key: str) -> MemoryNote:
+    note = MemoryNote.objects.filter(team=team, key=_check_key(key)).first()
+    if note is None:
+        raise NotFound(f"No memory note with the key “{key}”.")
+    return note
+
+
+def memory_delete(*, actor: Membership, key: str) -> None:
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot edit team memory.")
+    MemoryNote.objects.filter(team=actor.team, key=key).delete()
+
+
+def memory_set_as_human(*, actor: Membership, key: str, value: str) -> MemoryNote:
+    if not actor.has_role(Role.MEMBER):
+        raise PermissionDenied("Viewers cannot edit team memory.")
+    return memory_set(team=actor.team, key=key, value=value, user=actor.user)
