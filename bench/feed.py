@@ -450,8 +450,6 @@ class Stack:
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{self.pg_db}"
         else:
             env["DATABASE_URL"] = f"sqlite:///{self.tmp / 'db.sqlite3'}"
-        if self.layer == "memory-lean":
-            env["DJANGO_SETTINGS_MODULE"] = "bench.lean_settings"
         if self.layer == "redis":
             self.redis_prefix = f"ozbench{os.getpid()}"
             self.redis_url = f"redis://127.0.0.1:6379/{self.args.redis_db}"
@@ -880,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="posts per second")
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument(
-        "--layers", default="memory,redis", help="memory, redis; memory-lean = bench/lean_layer.py"
+        "--layers", default="memory,redis", help="memory (the embedded layer), redis"
     )
     parser.add_argument("--warmup", type=int, default=10, help="posts before the measured run")
     parser.add_argument("--client-procs", type=int, default=1, help="processes for the viewers")
@@ -901,8 +899,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     layers = [x.strip() for x in args.layers.split(",") if x.strip()]
-    if not layers or set(layers) - {"memory", "redis", "memory-lean"}:
-        parser.error("--layers takes memory, redis (and the experiment memory-lean)")
+    if not layers or set(layers) - {"memory", "redis"}:
+        parser.error("--layers takes memory, redis")
     if not (1 <= args.viewers <= 5000 and 0 < args.rate <= 1000 and 1 <= args.messages <= 100_000):
         parser.error("viewers 1–5000, rate 0–1000, messages 1–100000")
     args.client_procs = max(1, min(args.client_procs, args.viewers))

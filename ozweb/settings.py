@@ -116,7 +116,7 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
+        "default": {"BACKEND": "apps.core.layers.EmbeddedChannelLayer", "CONFIG": {"capacity": 2000}}
     }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -51,7 +51,7 @@ def in_memory_channel_layer(settings) -> Iterator[None]:
     """Each test gets a fresh in-process channel layer unless it asks for Redis."""
     from channels.layers import channel_layers
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "apps.core.layers.EmbeddedChannelLayer"}}
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()

@@ -96,3 +96,18 @@ def agent_run(request: HttpRequest, agent_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("agent-detail", agent_id=agent.pk)
     return redirect("run-detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def scenario(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Start the collaboration demo (offline agents) and open its thread."""
+    from apps.runs.scenario import scenario_start
+
+    membership = membership_or_404(request, team_id, Role.ADMIN)
+    try:
+        message = scenario_start(actor=membership)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard-team", team_id=team_id)
+    return redirect("thread", thread_id=message.thread_id)

@@ -12,7 +12,7 @@ def test_healthz_reports_database_and_channel_layer(client):
     assert report["database"]["ok"] is True
     assert report["channel_layer"] == {
         "ok": True,
-        "backend": "InMemoryChannelLayer",
+        "backend": "EmbeddedChannelLayer",
         "ms": report["channel_layer"]["ms"],
     }
 

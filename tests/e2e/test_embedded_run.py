@@ -35,7 +35,7 @@ def test_make_run_serves_the_seeded_demo_and_prints_the_login(tmp_path: Path) ->
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         health = opener.open(f"{base}/healthz", timeout=5).read().decode()
-        assert '"vendor": "sqlite"' in health and "InMemoryChannelLayer" in health
+        assert '"vendor": "sqlite"' in health and "EmbeddedChannelLayer" in health
 
         form = opener.open(f"{base}/login/", timeout=5).read().decode()
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)

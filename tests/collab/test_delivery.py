@@ -1,0 +1,114 @@
+"""Delivery that never silently loses a message: unknown recipients, failed starts, hop limits,
+and delegation results that come back whatever the child's model does."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from apps.agentapi import services as agent_api
+from apps.agentapi.services import AgentContext
+from apps.agents.models import Harness
+from apps.core.errors import ServiceError
+from apps.runs import services as run_services
+from apps.runs.executor import execute_run
+from apps.runs.models import Run, RunStatus
+from apps.threads.models import Delivery, DeliveryState, Message
+from apps.threads.services import delivery_release, message_post
+from tests.factories import AgentFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def running(agent, thread, hop: int = 0) -> AgentContext:
+    run = Run.objects.create(
+        team=agent.team, agent=agent, thread=thread, prompt="work", harness=agent.harness,
+        status=RunStatus.RUNNING, hop=hop,
+    )  # fmt: skip
+    return AgentContext(run=Run.objects.select_related("agent", "team", "thread").get(pk=run.pk))
+
+
+def test_a_message_to_an_unknown_handle_is_refused_and_nothing_is_stored(thread):
+    sender = AgentFactory(team=thread.team, handle="sender")
+    before = Message.objects.count()
+    with pytest.raises(ServiceError) as refused:
+        agent_api.send_message(running(sender, thread), to=["ghost"], body="hello?")
+    assert "@ghost" in refused.value.message and refused.value.code == "unknown_recipient"
+    assert Message.objects.count() == before
+
+
+def test_an_agents_message_wakes_its_recipient_with_a_run(thread):
+    sender = AgentFactory(team=thread.team, handle="sender")
+    AgentFactory(team=thread.team, handle="helper", harness=Harness.COMMAND, command="true")
+    message = agent_api.send_message(running(sender, thread), to="@helper", body="please help")
+    assert message.body.startswith("@helper") and message.hop == 1
+    delivery = message.deliveries.get()
+    run = Run.objects.get(agent__handle="helper")
+    assert delivery.run == run and run.hop == 1 and "please help" in run.prompt
+
+
+def test_a_recipient_whose_start_fails_twice_ends_failed_with_the_reason(owner, thread, settings):
+    settings.OZWEB_SANDBOX = "local"
+    broken = AgentFactory(team=thread.team, handle="broken", harness=Harness.CLAUDE)
+    broken.environment = {"PATH": "/nonexistent"}
+    broken.save()
+    message = message_post(actor=owner, thread=thread, body="@broken do it")
+    delivery = message.deliveries.get()
+
+    execute_run(Run.objects.get(agent=broken).pk)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PENDING and delivery.attempts == 1
+    assert delivery.retry_at is not None and "retrying" in delivery.reason
+
+    Delivery.objects.filter(pk=delivery.pk).update(retry_at=timezone.now())
+    [retry] = run_services.deliveries_dispatch(agent_id=broken.pk)
+    execute_run(retry.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.FAILED
+    assert "could not start after 2 attempts" in delivery.reason
+    assert Run.objects.filter(agent=broken, status=RunStatus.FAILED).count() == 2
+
+
+def test_past_the_hop_limit_deliveries_wait_for_a_human(owner, thread):
+    thread.team.hop_limit = 3
+    thread.team.save()
+    ping = AgentFactory(team=thread.team, handle="ping")
+    pong = AgentFactory(team=thread.team, handle="pong")
+    ctx, hop = running(ping, thread, hop=0), 0
+    for turn in range(5):  # a loop: each answer is one more agent-to-agent step
+        sender, recipient = (ping, pong) if turn % 2 == 0 else (pong, ping)
+        ctx = running(sender, thread, hop=hop)
+        message = agent_api.send_message(ctx, to=recipient.handle, body=f"turn {turn}")
+        hop = message.hop
+    held = Delivery.objects.filter(held=True).select_related("message")
+    assert [d.message.hop for d in held] == [4, 5]
+    assert all("limit of 3" in d.reason for d in held)
+    assert not Run.objects.filter(deliveries__in=held).exists(), "held: no run was started"
+
+    Run.objects.update(status=RunStatus.SUCCEEDED)  # nobody is running: release wakes ping
+    released = delivery_release(actor=owner, delivery=held[0])
+    assert not released.held
+    assert Run.objects.filter(deliveries=released).exists()
+
+
+def test_a_delegated_result_reaches_the_parent_without_the_child_calling_a_tool(thread, program):
+    lead = AgentFactory(team=thread.team, handle="lead")
+    quiet = program(
+        """
+        import json, sys
+        sys.stdin.readline()
+        print(json.dumps({"type": "result", "text": "forty-two"}))
+        """
+    )
+    AgentFactory(team=thread.team, handle="quiet", harness=Harness.COMMAND, command=quiet)
+    ctx = running(lead, thread)
+    status = agent_api.delegate(ctx, to="quiet", goal="compute the answer")
+    child = Run.objects.get(pk=status["run"])
+    assert child.parent == ctx.run and status["status"] == "queued"
+
+    execute_run(child.pk)
+
+    result = Message.objects.get(data__delegation_result=child.pk)
+    assert "forty-two" in result.body and result.author_agent.handle == "quiet"
+    delivery = result.deliveries.get()
+    assert delivery.agent == lead  # addressed to the parent: it is woken with it
