@@ -85,6 +85,24 @@ class Invocation:
     stdin: bytes = b""  # written first when stdin_mode is STREAM (e.g. the prompt line)
 
 
+@dataclass(frozen=True)
+class McpServer:
+    """An MCP server (streamable HTTP) for the harness to connect to: ozweb's own, at
+    `{OZWEB_URL}/mcp/`. The bearer token stays in the environment variable `token_env`; the
+    config the adapter writes only refers to it (every supported harness expands variables)."""
+
+    url: str
+    name: str = "ozweb"
+    token_env: str = "OZWEB_TOKEN"  # noqa: S105 -- the variable's name, not a secret
+    # A blocking `delegate(wait=true)` may take its whole timeout (600 s by default).
+    tool_timeout_s: int = 900
+
+    @property
+    def auth_header(self) -> str:
+        """`Authorization` header value in `${VAR}` form (Claude Code, Gemini CLI)."""
+        return f"Bearer ${{{self.token_env}}}"
+
+
 # Native tool names → ToolKind. Lower-cased lookup; MCP tools are recognised by prefix.
 _TOOL_KINDS: dict[str, ToolKind] = {
     **dict.fromkeys(
@@ -133,7 +151,8 @@ _TOOL_KINDS: dict[str, ToolKind] = {
 
 def tool_kind(name: str) -> ToolKind:
     lowered = name.lower()
-    if lowered.startswith("mcp__") or lowered in {"mcp_tool_call", "mcp"}:
+    # claude and codex: mcp__<server>__<tool>; gemini: mcp_<server>_<tool>.
+    if lowered.startswith("mcp_") or lowered in {"mcp_tool_call", "mcp"}:
         return ToolKind.MCP
     return _TOOL_KINDS.get(lowered, ToolKind.OTHER)
 
@@ -192,11 +211,14 @@ class Adapter:
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
         """What to run. `session_id` resumes that session; `env` is the agent's environment
-        (API keys, base URLs) that the adapter may translate into harness config."""
+        (API keys, base URLs) that the adapter may translate into harness config; `mcp` is a
+        server the harness should connect to (written into its native config); `home` is the
+        absolute $HOME the process will see, for config paths passed in argv."""
         raise NotImplementedError
 
     # -- reading ------------------------------------------------------------------------

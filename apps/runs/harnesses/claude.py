@@ -2,7 +2,8 @@
 
 One long-lived process per session: the prompt and every later message are `user` lines on
 stdin (they are injected into the running turn), closing stdin ends the process. A later run
-continues the conversation with `--resume <session_id>` (same $HOME and cwd).
+continues the conversation with `--resume <session_id>` (same $HOME and cwd). An MCP server is
+passed with `--mcp-config ~/.claude/ozweb-mcp.json` (`${OZWEB_TOKEN}` in its header).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
+    McpServer,
     NormalizedEvent,
     StdinMode,
     text_of,
 )
+
+MCP_CONFIG_FILE = ".claude/ozweb-mcp.json"  # relative to $HOME, rewritten every run
 
 # Keep the CLI quiet and fast to fail; see HARNESSES.md §1.4 and §1.6.
 CLAUDE_ENV = {
@@ -54,8 +58,9 @@ class ClaudeAdapter(Adapter):
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
         argv = [
             "claude",
@@ -77,14 +82,30 @@ class ClaudeAdapter(Adapter):
             self._resuming = True
         if instructions:
             argv += ["--append-system-prompt", instructions]
-        if mcp_config_path:
-            argv += ["--mcp-config", mcp_config_path]
+        home_files = {}
+        run_env = dict(CLAUDE_ENV)
+        if mcp:
+            config = json.dumps(self.mcp_config(mcp), indent=2)
+            if home:
+                home_files[MCP_CONFIG_FILE] = config
+                argv += ["--mcp-config", f"{home.rstrip('/')}/{MCP_CONFIG_FILE}"]
+            else:  # --mcp-config also takes the JSON itself
+                argv += ["--mcp-config", config]
+            run_env["MCP_TOOL_TIMEOUT"] = str(mcp.tool_timeout_s * 1000)
         return Invocation(
             argv=argv,
-            env=dict(CLAUDE_ENV),
+            env=run_env,
+            home_files=home_files,
             stdin_mode=StdinMode.STREAM,
             stdin=self._user_line(prompt),
         )
+
+    @staticmethod
+    def mcp_config(mcp: McpServer) -> dict[str, Any]:
+        """`--mcp-config` JSON. Claude Code expands `${VAR}` in it, so the token stays in the
+        environment."""
+        server = {"type": "http", "url": mcp.url, "headers": {"Authorization": mcp.auth_header}}
+        return {"mcpServers": {mcp.name: server}}
 
     @staticmethod
     def _user_line(text: str) -> bytes:

@@ -7,7 +7,10 @@ handshake), so `mid_run_input` is False and human messages wait for the next tur
 does read app-server notifications too, for when that client exists.
 
 Codex 0.169 ignores `OPENAI_BASE_URL`; when the agent environment sets it, the adapter writes a
-custom model provider into `~/.codex/config.toml` instead (§2.4).
+custom model provider into `~/.codex/config.toml` instead (§2.4). An MCP server goes in the same
+file (`[mcp_servers.<name>]`, streamable HTTP, `bearer_token_env_var`). Codex offers its tools to
+the model as a Responses-API `namespace` tool named `mcp__<name>` holding plain function tools,
+and expects `function_call` items with `namespace: "mcp__<name>"` and the bare tool name.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
+    McpServer,
     NormalizedEvent,
     ToolKind,
     http_status_in,
@@ -68,8 +72,9 @@ class CodexAdapter(Adapter):
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
         env = env or {}
         argv = [
@@ -85,12 +90,14 @@ class CodexAdapter(Adapter):
             argv += ["resume", session_id]
             self._resuming = True
         argv.append(prompt)
-        home_files = {".codex/config.toml": self.config_toml(model=model, env=env)}
+        home_files = {".codex/config.toml": self.config_toml(model=model, env=env, mcp=mcp)}
         if instructions:
             home_files[".codex/AGENTS.md"] = instructions  # global instructions file
         return Invocation(argv=argv, home_files=home_files)
 
-    def config_toml(self, *, model: str, env: Mapping[str, str]) -> str:
+    def config_toml(
+        self, *, model: str, env: Mapping[str, str], mcp: McpServer | None = None
+    ) -> str:
         lines = ["# Written by ozweb for this run.", "check_for_update_on_startup = false"]
         if model:
             lines.append(f"model = {_toml_string(model)}")
@@ -110,6 +117,15 @@ class CodexAdapter(Adapter):
                 'wire_api = "responses"',
                 "request_max_retries = 1",
                 "stream_max_retries = 1",
+            ]
+        if mcp:
+            lines += [
+                "",
+                f"[mcp_servers.{mcp.name}]",
+                f"url = {_toml_string(mcp.url)}",
+                f"bearer_token_env_var = {_toml_string(mcp.token_env)}",
+                "startup_timeout_sec = 30",
+                f"tool_timeout_sec = {mcp.tool_timeout_s}",
             ]
         return "\n".join(lines) + "\n"
 

@@ -13,7 +13,16 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import Adapter, Capabilities, EventKind, Invocation, NormalizedEvent, StdinMode, text_of
+from .base import (
+    Adapter,
+    Capabilities,
+    EventKind,
+    Invocation,
+    McpServer,
+    NormalizedEvent,
+    StdinMode,
+    text_of,
+)
 
 
 class CommandAdapter(Adapter):
@@ -33,9 +42,11 @@ class CommandAdapter(Adapter):
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
+        # No MCP config (`mcp` is ignored): the program has the `oz` command and OZWEB_* env.
         if not self.command:
             raise ValueError("the command harness needs a command to run")
         extra_env = {"OZWEB_PROTOCOL": "jsonl-1"}
@@ -46,8 +57,6 @@ class CommandAdapter(Adapter):
         if session_id:
             extra_env["OZWEB_SESSION_ID"] = session_id
             self._resuming = True
-        if mcp_config_path:
-            extra_env["OZWEB_MCP_CONFIG"] = mcp_config_path
         return Invocation(
             argv=list(self.command),
             env=extra_env,

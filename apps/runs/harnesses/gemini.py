@@ -3,7 +3,9 @@
 One process per turn; no mid-run input in `-p` mode. Follow-ups resume with `--resume <id>`
 (the CLI also accepts `latest` or an index). With `GOOGLE_GEMINI_BASE_URL` set the CLI picks an
 auth type that headless mode rejects (exit 41), so `~/.gemini/settings.json` pins
-`gemini-api-key` auth.
+`gemini-api-key` auth. An MCP server goes in the same file (`mcpServers.<name>` with `httpUrl`;
+the CLI expands `${VAR}` in settings, so the header names the token variable). Its tools reach
+the model as `mcp_<server>_<tool>`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Adapter, Capabilities, EventKind, Invocation, NormalizedEvent, text_of
+from .base import (
+    Adapter,
+    Capabilities,
+    EventKind,
+    Invocation,
+    McpServer,
+    NormalizedEvent,
+    text_of,
+)
 
 
 class GeminiAdapter(Adapter):
@@ -31,8 +41,9 @@ class GeminiAdapter(Adapter):
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
         argv = ["gemini", "-p", prompt, "--output-format", "stream-json", "--yolo", "--skip-trust"]
         if model:
@@ -40,10 +51,19 @@ class GeminiAdapter(Adapter):
         if session_id:
             argv += ["--resume", session_id]
             self._resuming = True
-        settings = {
+        settings: dict[str, Any] = {
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "privacy": {"usageStatisticsEnabled": False},
         }
+        if mcp:
+            settings["mcpServers"] = {
+                mcp.name: {
+                    "httpUrl": mcp.url,
+                    "headers": {"Authorization": mcp.auth_header},
+                    "timeout": mcp.tool_timeout_s * 1000,
+                    "trust": True,
+                }
+            }
         home_files = {".gemini/settings.json": json.dumps(settings, indent=2)}
         if instructions:
             home_files[".gemini/GEMINI.md"] = instructions  # global context file

@@ -3,7 +3,9 @@
 One process per turn; follow-ups use `-s <sessionID>`. opencode prints no session-start and no
 final result: the session id is on every line, and the turn ends when the process exits after a
 `step_finish` with reason `stop`. Tool calls are printed once, completed, so each `tool_use`
-line becomes a `tool_call` plus its `tool_result`.
+line becomes a `tool_call` plus its `tool_result`. An MCP server goes in the config
+(`mcp.<name>`, `type: remote`, `{env:OZWEB_TOKEN}` in its header); its tools are named
+`<server>_<tool>`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Adapter, Capabilities, EventKind, Invocation, NormalizedEvent, text_of
+from .base import (
+    Adapter,
+    Capabilities,
+    EventKind,
+    Invocation,
+    McpServer,
+    NormalizedEvent,
+    ToolKind,
+    text_of,
+)
 
 OPENCODE_ENV = {
     "OPENCODE_DISABLE_AUTOUPDATE": "1",
@@ -31,6 +42,7 @@ class OpencodeAdapter(Adapter):
         self._last_reason: str | None = None
         self._last_text = ""
         self._failed = False
+        self._mcp_prefixes: tuple[str, ...] = ()
 
     def build_invocation(
         self,
@@ -39,8 +51,9 @@ class OpencodeAdapter(Adapter):
         model: str,
         session_id: str | None = None,
         instructions: str = "",
-        mcp_config_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        mcp: McpServer | None = None,
+        home: str | None = None,
     ) -> Invocation:
         env = env or {}
         provider, options = self._provider(env)
@@ -56,6 +69,17 @@ class OpencodeAdapter(Adapter):
             config["small_model"] = model
         if options:
             config["provider"] = {provider: {"options": options}}
+        if mcp:
+            config["mcp"] = {
+                mcp.name: {
+                    "type": "remote",
+                    "url": mcp.url,
+                    "headers": {"Authorization": f"Bearer {{env:{mcp.token_env}}}"},
+                    "oauth": False,
+                    "enabled": True,
+                }
+            }
+            self._mcp_prefixes = (f"{mcp.name}_",)
         argv = ["opencode", "run", "--format", "json"]
         if model:
             argv += ["-m", model]
@@ -135,8 +159,13 @@ class OpencodeAdapter(Adapter):
     def _tool(self, part: dict[str, Any], obj: dict[str, Any]) -> list[NormalizedEvent]:
         state = part.get("state") or {}
         call_id = part.get("callID") or part.get("id") or ""
+        name = part.get("tool", "")
         call = self.tool_call(
-            call_id=call_id, name=part.get("tool", ""), input=state.get("input") or {}, raw=obj
+            call_id=call_id,
+            name=name,
+            input=state.get("input") or {},
+            kind=ToolKind.MCP if name.startswith(self._mcp_prefixes) else None,
+            raw=obj,
         )
         metadata = state.get("metadata") or {}
         exit_code = metadata.get("exit")
