@@ -12,12 +12,14 @@ if settings.OZWEB_SERVE_STATIC:
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.agentapi.mcp import with_mcp  # noqa: E402
 from apps.core.websocket import websocket_stack  # noqa: E402
 from ozweb.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # The agent API's MCP server answers /mcp before Django does.
+        "http": with_mcp(django_asgi_app),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -6,6 +6,7 @@ from apps.core.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("api/v1/agent/", include("apps.agentapi.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),

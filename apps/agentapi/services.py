@@ -124,7 +124,8 @@ def _recipients(ctx: AgentContext, handles: list[str]) -> tuple[list[Agent], lis
     }
     unknown = [h for h in wanted if h not in agents and h not in usernames]
     if unknown:
-        known = ", ".join(f"@{h}" for h in sorted(agents)) or "none"
+        team_agents = Agent.objects.filter(team=ctx.team).order_by("handle")
+        known = ", ".join(f"@{h}" for h in team_agents.values_list("handle", flat=True)) or "none"
         raise ServiceError(
             f"No agent or member of this team is called {', '.join('@' + h for h in unknown)}. "
             f"Use list_team to see who is here (agents: {known}).",

@@ -1,0 +1,272 @@
+"""The agent API as an MCP server (official `mcp` SDK, streamable HTTP) at /mcp/.
+
+Each request is authenticated by its run token before the SDK sees it: a missing, unknown or
+expired token is a 401 with a JSON error. The SDK's session manager runs stateless (every
+POST stands alone, so any web process can answer it) and is started on the first request,
+because daphne sends no ASGI lifespan events. The verbs are sync Django code: they run in a
+thread pool of their own, so a `delegate(wait=true)` that blocks for minutes holds one thread,
+not the event loop and not the threads other requests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from apps.agentapi.auth import (
+    MISSING_TOKEN,
+    WWW_AUTHENTICATE,
+    TokenRefused,
+    run_for_authorization,
+)
+from apps.agentapi.verbs import DESCRIPTIONS, verb_call
+from apps.core.errors import ServiceError
+from apps.runs.models import Run
+
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+RUN_SCOPE_KEY = "ozweb.run"
+# Enough threads for many agents blocked in delegate(wait=true) at once; created on demand.
+VERB_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="agentapi")
+# Stateless transports "terminate" after every request; that is not news.
+logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
+
+server = MCPServer(
+    name="ozweb",
+    instructions=(
+        "ozweb connects you to your team: the humans and other AI agents you work with. "
+        "Message them, read and acknowledge your inbox, delegate goals to other agents, "
+        "keep files, plans, patches and reports as versioned artifacts, and share facts in "
+        "team memory. You act as your own agent, in your own team."
+    ),
+)
+
+
+# -- calling the verbs -----------------------------------------------------------------------
+
+
+def _call_in_thread(run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    close_old_connections()
+    try:
+        return verb_call(run=run, verb=verb, arguments=arguments)
+    finally:
+        close_old_connections()
+
+
+async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
+    request = ctx.request_context.request
+    run = getattr(request, "scope", {}).get(RUN_SCOPE_KEY)
+    if run is None:  # only reachable by mounting the server without McpApp
+        raise ToolError(MISSING_TOKEN)
+    try:
+        return await sync_to_async(_call_in_thread, thread_sensitive=False, executor=VERB_THREADS)(
+            run, verb, arguments
+        )
+    except ServiceError as exc:
+        raise ToolError(exc.message) from None
+
+
+# -- the tools (names and arguments are those of apps.agentapi.services) ---------------------
+
+
+def _tool(fn: Callable[..., Any]) -> Callable[..., Any]:
+    server.add_tool(fn, description=DESCRIPTIONS[fn.__name__])
+    return fn
+
+
+@_tool
+async def whoami(ctx: Context) -> dict[str, Any]:
+    return await _call(ctx, "whoami")
+
+
+@_tool
+async def list_team(ctx: Context) -> dict[str, Any]:
+    return await _call(ctx, "list_team")
+
+
+@_tool
+async def post_message(ctx: Context, body: str, thread: int | str | None = None) -> dict[str, Any]:
+    return await _call(ctx, "post_message", body=body, thread=thread)
+
+
+@_tool
+async def send_message(
+    ctx: Context, to: list[str] | str, body: str, thread: int | str | None = None
+) -> dict[str, Any]:
+    return await _call(ctx, "send_message", to=to, body=body, thread=thread)
+
+
+@_tool
+async def read_inbox(ctx: Context, limit: int = 50, include_read: bool = False) -> dict[str, Any]:
+    return await _call(ctx, "read_inbox", limit=limit, include_read=include_read)
+
+
+@_tool
+async def ack(ctx: Context, deliveries: list[int]) -> dict[str, Any]:
+    return await _call(ctx, "ack", deliveries=deliveries)
+
+
+@_tool
+async def delegate(
+    ctx: Context, to: str, goal: str, wait: bool = False, timeout: float = 600
+) -> dict[str, Any]:
+    return await _call(ctx, "delegate", to=to, goal=goal, wait=wait, timeout=timeout)
+
+
+@_tool
+async def get_run(ctx: Context, run_id: int) -> dict[str, Any]:
+    return await _call(ctx, "get_run", run_id=run_id)
+
+
+@_tool
+async def put_artifact(
+    ctx: Context,
+    name: str,
+    content: str,
+    kind: str = "file",
+    media_type: str = "",
+    url: str = "",
+) -> dict[str, Any]:
+    return await _call(
+        ctx, "put_artifact", name=name, content=content, kind=kind, media_type=media_type, url=url
+    )
+
+
+@_tool
+async def get_artifact(ctx: Context, name: str, version: int | None = None) -> dict[str, Any]:
+    return await _call(ctx, "get_artifact", name=name, version=version)
+
+
+@_tool
+async def list_artifacts(ctx: Context, thread: int | str | None = None) -> dict[str, Any]:
+    return await _call(ctx, "list_artifacts", thread=thread)
+
+
+@_tool
+async def memory_get(ctx: Context, key: str) -> dict[str, Any]:
+    return await _call(ctx, "memory_get", key=key)
+
+
+@_tool
+async def memory_set(ctx: Context, key: str, value: str) -> dict[str, Any]:
+    return await _call(ctx, "memory_set", key=key, value=value)
+
+
+@_tool
+async def memory_list(ctx: Context, prefix: str = "") -> dict[str, Any]:
+    return await _call(ctx, "memory_list", prefix=prefix)
+
+
+# -- the ASGI door ---------------------------------------------------------------------------
+
+
+def _new_session_manager() -> StreamableHTTPSessionManager:
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        # Every request carries a bearer token a web page cannot forge, and sandboxes reach
+        # ozweb by whatever host name OZWEB_AGENT_API_URL has: no Host/Origin allow-list.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        # Room for the largest artifact, JSON-escaped.
+        max_request_body_size=2 * settings.OZWEB_ARTIFACT_MAX_BYTES + 1024 * 1024,
+    )
+    return server.session_manager
+
+
+async def _hold_running(manager: StreamableHTTPSessionManager, ready: asyncio.Future) -> None:
+    try:
+        async with manager.run():
+            ready.set_result(manager)
+            await asyncio.Event().wait()  # for the life of the event loop
+    except BaseException as exc:
+        if not ready.done():
+            ready.set_exception(exc)
+        raise
+
+
+class McpApp:
+    """ASGI app for /mcp: authenticate, then let the SDK answer."""
+
+    def __init__(self) -> None:
+        # One running session manager per event loop (daphne has one; tests may have more).
+        self._ready: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._holders: set[asyncio.Task] = set()
+
+    async def _session_manager(self) -> StreamableHTTPSessionManager:
+        loop = asyncio.get_running_loop()
+        ready = self._ready.get(loop)
+        if ready is None:
+            ready = self._ready[loop] = loop.create_future()
+            # A clean context: the holder outlives the request that happens to start it.
+            holder = loop.create_task(
+                _hold_running(_new_session_manager(), ready), context=contextvars.Context()
+            )
+            self._holders.add(holder)
+            holder.add_done_callback(self._holders.discard)
+        return await asyncio.shield(ready)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization = Headers(scope=scope).get("authorization", "")
+        try:
+            run = await sync_to_async(_authenticate, thread_sensitive=False, executor=VERB_THREADS)(
+                authorization
+            )
+        except TokenRefused as exc:
+            await _json_response(send, 401, {"detail": exc.message, "code": exc.code})
+            return
+        manager = await self._session_manager()
+        await manager.handle_request({**scope, RUN_SCOPE_KEY: run}, receive, send)
+
+
+def _authenticate(authorization: str) -> Run:
+    close_old_connections()
+    try:
+        return run_for_authorization(authorization)
+    finally:
+        close_old_connections()
+
+
+async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"www-authenticate", WWW_AUTHENTICATE.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def with_mcp(app: ASGIApp) -> ASGIApp:
+    """`app`, with /mcp and /mcp/ answered by the MCP server in front of it."""
+    mcp_app = McpApp()
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in MCP_PATHS:
+            await mcp_app(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return route

@@ -1,0 +1,90 @@
+"""The agent verbs as the doors (MCP tools, the REST endpoints behind `oz`) call them: by name,
+with keyword arguments, returning a JSON object. One table, so every door offers the same
+verbs with the same results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apps.agentapi import services
+from apps.agentapi.services import AgentContext
+from apps.core.errors import NotFound
+from apps.runs.models import Run
+from apps.threads.events import message_payload
+
+VERBS: dict[str, Callable[..., Any]] = {
+    fn.__name__: fn
+    for fn in (
+        services.whoami,
+        services.list_team,
+        services.post_message,
+        services.send_message,
+        services.read_inbox,
+        services.ack,
+        services.delegate,
+        services.get_run,
+        services.put_artifact,
+        services.get_artifact,
+        services.list_artifacts,
+        services.memory_get,
+        services.memory_set,
+        services.memory_list,
+    )
+}
+
+# What each verb does, for the MCP tool list and the OpenAPI schema (models read these).
+DESCRIPTIONS: dict[str, str] = {
+    "whoami": "Who you are: your @handle, team, run id, thread and the run that delegated to you.",
+    "list_team": "The agents (with their harness and what they do) and humans of your team.",
+    "post_message": (
+        "Post a message to your run's thread, or to another thread by id or '#name'. "
+        "@mentions in the body address those agents (they are woken) and humans."
+    ),
+    "send_message": (
+        "Send a message to one or more @handles (agents or humans of your team). It is posted "
+        "in your run's thread (or the one named) where everyone can see it; an unknown handle "
+        "is an error."
+    ),
+    "read_inbox": (
+        "Messages addressed to you that you have not acknowledged, oldest first. Unread ones "
+        "become read; pass include_read to see those again. Acknowledge them with ack."
+    ),
+    "ack": "Acknowledge inbox messages (by their `delivery` ids from read_inbox): done with them.",
+    "delegate": (
+        "Give another agent (@handle) a goal. It starts a run of its own, a child of yours; "
+        "when that run ends its result is sent back to you. Returns the child run at once, or "
+        "with wait=true blocks (at most `timeout` seconds) and returns its final result."
+    ),
+    "get_run": "A run of your team: status, agent, result, error and child runs.",
+    "put_artifact": (
+        "Store a new version of a team artifact (kind: file, patch, plan, report or link). "
+        "Every version is kept; humans review them in ozweb."
+    ),
+    "get_artifact": "An artifact's latest version (or the one given), with its content.",
+    "list_artifacts": "Your team's artifacts, or those of one thread (id or '#name').",
+    "memory_get": "A note from your team's shared memory.",
+    "memory_set": "Write a note to your team's shared memory (replacing that key's value).",
+    "memory_list": "Your team's memory notes, optionally only keys starting with `prefix`.",
+}
+assert DESCRIPTIONS.keys() == VERBS.keys()
+
+# Results that are not already a JSON object, and how each door shows them.
+_PRESENT: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "post_message": message_payload,
+    "send_message": message_payload,
+    "read_inbox": lambda entries: {"messages": entries},
+    "ack": lambda count: {"acked": count},
+    "list_artifacts": lambda artifacts: {"artifacts": artifacts},
+    "memory_list": lambda notes: {"notes": notes},
+}
+
+
+def verb_call(*, run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Do `verb` as `run`'s agent, in its team. Raises ServiceError (NotFound, ...)."""
+    service = VERBS.get(verb)
+    if service is None:
+        raise NotFound(f"There is no agent verb {verb!r}. Verbs: {', '.join(VERBS)}.")
+    result = service(AgentContext(run), **arguments)
+    present = _PRESENT.get(verb)
+    return present(result) if present else result
