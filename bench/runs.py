@@ -47,7 +47,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import re
 import resource
 import secrets
 import shutil
@@ -144,6 +143,7 @@ class Frame(NamedTuple):
     run: int | None
     body: str
     run_status: str | None
+    created_at: str  # when the server wrote it (ISO 8601)
 
 
 def client_process(conn: Any) -> None:
@@ -179,7 +179,8 @@ async def _client_main(conn: Any) -> None:
                 frames.append(
                     Frame(now, thread_id, m["seq"], m["kind"], m["author"]["type"],
                           m["author"]["handle"], m.get("run"), m["body"],
-                          data.get("run_status") if m["kind"] == "status" else None)
+                          data.get("run_status") if m["kind"] == "status" else None,
+                          m.get("created_at") or "")
                 )  # fmt: skip
         except websockets.ConnectionClosed as exc:
             if not stop.is_set():
@@ -382,7 +383,7 @@ class Stack:
         log(f"py-spy profile of daphne: {out}")
         return subprocess.Popen(
             [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
-             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking",
+             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking", "--gil",
              "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -452,6 +453,8 @@ class Stream:
     client_cpu: float = float("nan")
     client_lag_max: float = float("nan")
     busy_before: float = float("nan")
+    top: list[tuple[float, int, str]] = field(default_factory=list)  # busiest processes
+    batches: int = 0  # server writes that carried the lines (distinct created_at per run)
     error: str = ""
 
 
@@ -550,7 +553,11 @@ class Bench:
             sent = time.time_ns()
             self.say(thread_id, f"@first cmd=quit i={i}")
             c = self.client
-            c.wait(lambda: c.first_agent_frame("first", sent), 60, "the first agent event")
+            c.wait(
+                lambda c=c, sent=sent: c.first_agent_frame("first", sent),
+                60,
+                "the first agent event",
+            )
             first = c.first_agent_frame("first", sent)
             assert first is not None and first.run is not None
             picked = next(f for f in c.frames if f.run == first.run and "picked this up" in f.body)
@@ -597,6 +604,7 @@ class Bench:
             profiler.wait(timeout=60)
         stats = self.client.stats()
         s.daphne_cpu, s.machine_cpu = cpu.percent("daphne"), cpu.machine_percent()
+        s.top = list(getattr(cpu, "top", []))[:6]
         s.client_cpu = 100 * stats["cpu_s"] / cpu.wall
         s.client_lag_max = max(stats["lags"], default=float("nan"))
         per_agent = int(args.seconds * rate_each)
@@ -604,9 +612,11 @@ class Bench:
         last_recv = first_sent = None
         for run_id in runs:
             seen: set[int] = set()
+            writes: set[str] = set()
             for f in self.client.of_run(run_id):
                 if f.kind != "text" or not f.body.startswith("L "):
                     continue
+                writes.add(f.created_at)
                 _, i, ns = f.body.split()
                 if int(i) in seen:
                     s.dup += 1
@@ -616,10 +626,35 @@ class Bench:
                 first_sent = min(first_sent or int(ns), int(ns))
                 last_recv = max(last_recv or f.recv_ns, f.recv_ns)
             s.lost += per_agent - len(seen)
+            s.batches += len(writes)
+        if args.verbose:
+            self.stream_timeline(runs)
         s.lat.sort()
         if first_sent and last_recv and last_recv > first_sent:
             s.achieved_rate = len(s.lat) / ((last_recv - first_sent) / 1e9)
         return s
+
+    def stream_timeline(self, runs: list[int]) -> None:
+        """Per 250 ms of print time: lines, and p50/max of print → server write → websocket."""
+        from datetime import datetime
+
+        rows: dict[int, list[tuple[float, float]]] = {}
+        for run_id in runs:
+            for f in self.client.of_run(run_id):
+                if f.kind == "text" and f.body.startswith("L ") and f.created_at:
+                    ns = int(f.body.split()[2])
+                    written = datetime.fromisoformat(f.created_at).timestamp() * 1e9
+                    rows.setdefault(ns // 250_000_000, []).append(
+                        ((written - ns) / 1e6, (f.recv_ns - written) / 1e6)
+                    )
+        for key in sorted(rows)[:80]:
+            to_db = sorted(a for a, _ in rows[key])
+            to_ws = sorted(b for _, b in rows[key])
+            log(
+                f"  {len(to_db):4d} lines: print → written p50 {percentile(to_db, 50):6.0f} "
+                f"max {to_db[-1]:6.0f} ms; written → ws p50 {percentile(to_ws, 50):6.0f} "
+                f"max {to_ws[-1]:6.0f} ms"
+            )
 
     # 3. reply → stdin ---------------------------------------------------------------------
 
@@ -754,7 +789,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         rows: list[list[str]] = []
 
         def row(name: str, v: list[float], lost: str = "", target: str = "",
-                ok: bool | None = None) -> None:  # fmt: skip
+                ok: bool | None = None, rows: list[list[str]] = rows) -> None:  # fmt: skip
             rows.append([
                 name, str(len(v)), f(percentile(v, 50)), f(percentile(v, 95)),
                 f(percentile(v, 99)), f(v[-1] if v else float("nan")), lost, target, verdict(ok),
@@ -787,11 +822,18 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         lines.append(f"  first-event warm-up run (not counted): {f(r.first_warm_up)} ms")
         for s in r.streams:
             lines.append(
-                f"  {s.label}: received {s.achieved_rate:.0f} lines/s; daphne {f(s.daphne_cpu)}% "
-                f"of a core, machine {f(s.machine_cpu)}% (busy {f(s.busy_before)}% before), "
+                f"  {s.label}: received {s.achieved_rate:.0f} lines/s in "
+                f"{s.batches} batches ({len(s.lat) / max(1, s.batches):.1f} lines each); "
+                f"daphne {f(s.daphne_cpu)}% of a core, machine {f(s.machine_cpu)}% "
+                f"(busy {f(s.busy_before)}% before), "
                 f"ws client {f(s.client_cpu)}% / loop lag max {f(s.client_lag_max)} ms"
                 + (f"; ERROR {s.error}" if s.error else "")
             )
+            if s.top:
+                lines.append(
+                    "    busiest (% of a core): "
+                    + ", ".join(f"{name}[{pid}] {pct:.0f}" for pct, pid, name in s.top)
+                )
         lines += [f"  {note}" for note in r.notes]
     return "\n".join(lines)
 
@@ -824,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0,
                         help="OZWEB_INPROCESS_WORKERS (default: agents + 2)")  # fmt: skip
     parser.add_argument("--quiet-wait", type=float, default=20,
-                        help="max s to wait for an idle machine before each measurement")  # fmt: skip
+                        help="max s to wait for an idle machine before a measurement")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (daphne log)")
     parser.add_argument(
         "--profile", metavar="PY_SPY", help="path to py-spy: sample daphne during the streams"
