@@ -102,7 +102,11 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# pubsub (default): a broadcast crosses Redis once per process and fans out in-process, so
+# cost per viewer stays local; core: channels_redis's list-based layer (one Redis message per
+# viewer, with capacity and expiry).
+OZWEB_REDIS_LAYER = env.str("OZWEB_REDIS_LAYER", default="pubsub")
+if REDIS_URL and OZWEB_REDIS_LAYER == "core":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -111,6 +115,16 @@ if REDIS_URL:
                 "prefix": env.str("OZWEB_CHANNEL_PREFIX", default="ozweb"),
                 "capacity": 2000,
                 "expiry": 30,
+            },
+        }
+    }
+elif REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("OZWEB_CHANNEL_PREFIX", default="ozweb"),
             },
         }
     }

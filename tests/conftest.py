@@ -64,7 +64,7 @@ def redis_channel_layer(settings) -> Iterator[str]:
     require_service(REDIS_URL, "Redis")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"ozweb-test-{os.getpid()}"},
         }
     }

@@ -55,7 +55,7 @@ def test_two_daphne_processes_share_messages_through_redis(
     first = Daphne(scaled_env).start(tmp_path)
     second = Daphne(scaled_env).start(tmp_path)
     try:
-        assert first.get_json("/healthz")["channel_layer"]["backend"] == "RedisChannelLayer"
+        assert first.get_json("/healthz")["channel_layer"]["backend"] == "RedisPubSubChannelLayer"
         assert first.get_json("/healthz")["database"]["vendor"] == "postgresql"
         team = first.get_json("/api/v1/teams/", token=token)["results"][0]
         thread = first.post_json(
