@@ -319,7 +319,22 @@ class Stack:
         self.port = free_port()
         self.instance = f"bench-runs-{os.getpid()}-{secrets.token_hex(3)}"
         self.daphne: subprocess.Popen[bytes] | None = None
+        self.src = self._source()
         self.env = self._env()
+
+    def _source(self) -> Path:
+        """The code to run: the working tree, or a `git archive` of --source <ref> (to compare
+        two versions on the same machine minutes apart)."""
+        if self.args.source == "worktree":
+            return ROOT
+        dest = self.tmp / "src"
+        dest.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", self.args.source],
+            cwd=ROOT, capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
+        return dest
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OZWEB_", "DJANGO_"))}
@@ -346,7 +361,7 @@ class Stack:
     def manage(self, *argv: str) -> str:
         out = subprocess.run(
             [str(VENV_BIN / "python"), "manage.py", *argv],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300,
+            cwd=self.src, env=self.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         if out.returncode:
             raise RuntimeError(f"manage.py {' '.join(argv)} failed:\n{out.stderr[-3000:]}")
@@ -359,7 +374,7 @@ class Stack:
         self.daphne = subprocess.Popen(
             [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(self.port), "-v", "1",
              "--access-log", str(self.tmp / "access.log"), "ozweb.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+            cwd=self.src, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )  # fmt: skip
         logf.close()
@@ -454,7 +469,7 @@ class Stream:
     client_lag_max: float = float("nan")
     busy_before: float = float("nan")
     top: list[tuple[float, int, str]] = field(default_factory=list)  # busiest processes
-    batches: int = 0  # server writes that carried the lines (distinct created_at per run)
+    batches: int = 0  # bursts the lines arrived in (a gap over 2 ms starts a new one), ≈ flushes
     error: str = ""
 
 
@@ -612,11 +627,12 @@ class Bench:
         last_recv = first_sent = None
         for run_id in runs:
             seen: set[int] = set()
-            writes: set[str] = set()
+            last = 0
             for f in self.client.of_run(run_id):
                 if f.kind != "text" or not f.body.startswith("L "):
                     continue
-                writes.add(f.created_at)
+                s.batches += f.recv_ns - last > 2_000_000
+                last = f.recv_ns
                 _, i, ns = f.body.split()
                 if int(i) in seen:
                     s.dup += 1
@@ -626,7 +642,6 @@ class Bench:
                 first_sent = min(first_sent or int(ns), int(ns))
                 last_recv = max(last_recv or f.recv_ns, f.recv_ns)
             s.lost += per_agent - len(seen)
-            s.batches += len(writes)
         if args.verbose:
             self.stream_timeline(runs)
         s.lat.sort()
@@ -870,6 +885,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (daphne log)")
     parser.add_argument(
         "--profile", metavar="PY_SPY", help="path to py-spy: sample daphne during the streams"
+    )
+    parser.add_argument(
+        "--source", default="worktree", help="'worktree' (default) or a git ref to run instead"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="timelines on stderr")
     parser.add_argument("--only", choices=["first", "stream", "reply"], help="one measurement")
