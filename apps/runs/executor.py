@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from apps.agentapi.preamble import instructions_for
 from apps.agentapi.tokens import token_issue
@@ -54,14 +54,29 @@ KILL_WAIT_SECONDS = 10.0
 # SQLite takes one writer at a time, and a writer that finds the database locked retries in
 # sleeps of up to 100 ms (sqlite3_busy_timeout). Executors flushing in the same process queued
 # behind those sleeps: 10 agents × 100 lines/s reached viewers with p99 1.4 s while daphne's
-# CPU was 70% busy (bench/runs.py). Taking turns on a lock hands over as soon as one is done.
+# CPU was 70% busy (bench/runs.py). They take turns on a lock instead, held from before BEGIN
+# to just after COMMIT (not while the batch is rendered and broadcast).
 _SQLITE_WRITES = threading.Lock()
 
 
-def _write_turn() -> contextlib.AbstractContextManager[Any]:
-    from django.db import connection
+class _WriteTurn:
+    def __init__(self) -> None:
+        from django.db import connection
 
-    return _SQLITE_WRITES if connection.vendor == "sqlite" else contextlib.nullcontext()
+        self.held = connection.vendor == "sqlite"
+
+    def __enter__(self) -> _WriteTurn:
+        if self.held:
+            _SQLITE_WRITES.acquire()
+        return self
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            _SQLITE_WRITES.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def worker_name() -> str:
@@ -288,7 +303,11 @@ class RunExecution:
                 break
             elif kind == "wake":
                 self.check_control()
-            if flush_at is not None and (now >= flush_at or len(self.batch) >= FLUSH_MAX_EVENTS):
+            # A due batch first takes the lines already queued: flushing one line at a time
+            # once a flush took longer than FLUSH_SECONDS (a busy database) made every later
+            # batch a single line, and the run fell further behind (bench/runs.py).
+            due = flush_at is not None and now >= flush_at and self.inbox.empty()
+            if due or len(self.batch) >= FLUSH_MAX_EVENTS:
                 self.flush()
                 last_flush, flush_at = now, None
             if now >= next_poll:
@@ -315,7 +334,8 @@ class RunExecution:
     def flush(self) -> None:
         if self.batch:
             batch, self.batch = self.batch, []
-            with _write_turn():
+            with _WriteTurn() as turn, transaction.atomic():
+                transaction.on_commit(turn.release)  # the first hook: before the broadcasts
                 services.run_ingest(
                     run=self.run,
                     events_batch=batch,

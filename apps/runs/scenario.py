@@ -4,15 +4,13 @@ model keys, the same scenario with Claude Code and Codex agents."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
 from apps.agents.models import Agent, Harness
 from apps.agents.services import agent_create
 from apps.teams.models import Membership, Role
-from apps.threads.models import Message, Thread
+from apps.threads.models import Message
 from apps.threads.services import message_post, thread_create_channel
 
 GOAL = (
@@ -51,7 +49,9 @@ MODEL_INSTRUCTIONS = {
 }
 
 
-def scenario_agents(*, actor: Membership, harness: str = "offline", **model_env: Any) -> dict:
+def scenario_agents(
+    *, actor: Membership, harness: str = "offline", secrets: dict | None = None
+) -> dict:
     """The lead and two workers, created on first use; existing ones are reused as they are."""
     agents = {}
     for handle, spec in OFFLINE_AGENTS.items():
@@ -66,22 +66,21 @@ def scenario_agents(*, actor: Membership, harness: str = "offline", **model_env:
                 # The lead on Claude Code, the workers on Codex: cross-harness by design.
                 "harness": Harness.CLAUDE if handle == "lead" else Harness.CODEX,
                 "instructions": MODEL_INSTRUCTIONS[handle],
-                "environment": model_env.get("environment", {}),
             }
-        agents[handle] = agent_create(
-            actor=actor, handle=handle, secrets=model_env.get("secrets"), **fields
-        )
+        agents[handle] = agent_create(actor=actor, handle=handle, secrets=secrets, **fields)
     return agents
 
 
 @transaction.atomic
-def scenario_start(*, actor: Membership, harness: str = "offline", **model_env: Any) -> Message:
+def scenario_start(
+    *, actor: Membership, harness: str = "offline", secrets: dict | None = None
+) -> Message:
     """Create the agents and a fresh thread, and hand the lead its goal."""
     if not actor.has_role(Role.ADMIN):
         from apps.core.errors import PermissionDenied
 
         raise PermissionDenied("Only owners and admins can start the demo (it creates agents).")
-    scenario_agents(actor=actor, harness=harness, **model_env)
+    scenario_agents(actor=actor, harness=harness, secrets=secrets)
     thread = thread_create_channel(
         team=actor.team,
         name=f"collab-{timezone.now():%Y%m%d-%H%M%S}",
@@ -89,7 +88,3 @@ def scenario_start(*, actor: Membership, harness: str = "offline", **model_env: 
         created_by=actor.user,
     )
     return message_post(actor=actor, thread=thread, body=f"@lead {GOAL}")
-
-
-def scenario_thread(message: Message) -> Thread:
-    return message.thread

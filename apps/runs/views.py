@@ -6,6 +6,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.agents.models import Agent
 from apps.core.errors import NotFound, ServiceError
@@ -111,3 +116,38 @@ def scenario(request: HttpRequest, team_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("dashboard-team", team_id=team_id)
     return redirect("thread", thread_id=message.thread_id)
+
+
+class ScenarioApi(APIView):
+    """`POST /api/v1/teams/{id}/demo/`: start the collaboration demo (admins)."""
+
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "ScenarioInput"
+
+        harness = serializers.ChoiceField(choices=["offline", "models"], default="offline")
+        secrets = serializers.DictField(
+            child=serializers.CharField(), required=False, write_only=True
+        )
+
+    @extend_schema(
+        request=Input,
+        responses={
+            201: inline_serializer(
+                "ScenarioStarted",
+                {"thread": serializers.IntegerField(), "message": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request: Request, team_id: int) -> Response:
+        from apps.runs.scenario import scenario_start
+        from apps.teams.selectors import membership_get
+
+        actor = membership_get(user=request.user, team_id=team_id)
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        message = scenario_start(
+            actor=actor, harness=data["harness"], secrets=data.get("secrets") or None
+        )
+        return Response({"thread": message.thread_id, "message": message.pk}, status=201)

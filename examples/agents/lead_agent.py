@@ -96,7 +96,8 @@ def main() -> int:
     for handle in chosen:
         status, outcome = results[handle]
         sections.append(f"## @{handle} ({status})\n\n{outcome}\n")
-    artifacts = call("artifacts", "artifacts")
+    listing = call("artifacts", "artifacts")
+    artifacts = listing["artifacts"] if isinstance(listing, dict) else listing
     reports = [a["name"] for a in artifacts if a["name"].startswith(tuple(chosen))]
     for name in reports:
         body = oz("get", name)

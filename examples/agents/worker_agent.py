@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import py_compile
 import re
 import subprocess
 import sys
@@ -65,11 +64,12 @@ def review(directory: Path) -> str:
     python = [p for p in files_in(directory) if p.suffix == ".py"]
     for path in python:
         name = path.relative_to(directory)
+        source = path.read_text(errors="replace")
         try:
-            py_compile.compile(str(path), cfile=os.devnull, doraise=True)
-        except py_compile.PyCompileError as exc:
-            findings.append(f"- `{name}`: does not compile: {exc.msg.strip()}")
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            compile(source, str(name), "exec")
+        except SyntaxError as exc:
+            findings.append(f"- `{name}:{exc.lineno}`: does not compile: {exc.msg}")
+        for number, line in enumerate(source.splitlines(), 1):
             if re.search(r"\b(TODO|FIXME|XXX)\b", line):
                 findings.append(f"- `{name}:{number}`: marker `{line.strip()[:80]}`")
             if len(line) > 100:
@@ -105,7 +105,12 @@ def main() -> int:
     started = time.monotonic()
     kind = "review" if "review" in goal.lower() else "inventory"
     directory = target_dir(goal)
-    emit({"type": "text", "text": f"Starting a {kind} of `{directory}`."})
+    emit(
+        {
+            "type": "text",
+            "text": f"Starting {'an' if kind == 'inventory' else 'a'} {kind} of `{directory}`.",
+        }
+    )
     emit({"type": "tool_call", "id": "work", "name": kind, "input": {"directory": str(directory)}})
     report = review(directory) if kind == "review" else inventory(directory)
     emit({"type": "tool_result", "id": "work", "output": report[:2000], "exit_code": 0})

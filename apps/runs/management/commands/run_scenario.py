@@ -1,27 +1,33 @@
-"""python manage.py run_scenario: the collaboration demo, start to finish, in this process.
+"""python manage.py run_scenario: the collaboration demo, start to finish.
 
-For a live view, press "Run the collaboration demo" on a team's dashboard instead (or run
-scaled out, where any process's updates reach every browser).
+The scenario runs inside the ozweb server (so every step appears live in the browser, and the
+agents' `oz` calls reach it at OZWEB_AGENT_API_URL). If no server answers there, this command
+starts one for the duration. It prints each message of the demo's thread as it appears.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.authtoken.models import Token
 
-from apps.artifacts.models import Artifact
-from apps.runs.models import Run
-from apps.runs.scenario import scenario_start
 from apps.teams.models import Membership, Role
-from apps.threads.models import Message
+
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 
 
 class Command(BaseCommand):
-    help = "Run the lead/workers collaboration demo and print every step of its thread."
+    help = "Run the lead/workers collaboration demo on the ozweb server and print its thread."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--team", default="Demo")
@@ -30,49 +36,106 @@ class Command(BaseCommand):
             "--harness",
             choices=["offline", "models"],
             default="offline",
-            help="offline: model-free example agents; models: Claude Code lead, Codex workers "
-            "(needs ANTHROPIC_API_KEY and OPENAI_API_KEY in the environment).",
+            help="offline: model-free example agents; models: a Claude Code lead and Codex "
+            "workers (ANTHROPIC_API_KEY and OPENAI_API_KEY in this environment).",
         )
         parser.add_argument("--timeout", type=float, default=600)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = get_user_model().objects.filter(username=options["user"]).first()
         membership = (
-            Membership.objects.filter(user=user, team__name=options["team"])
-            .select_related("team")
+            Membership.objects.filter(user__username=options["user"], team__name=options["team"])
+            .select_related("team", "user")
             .first()
         )
         if membership is None or not membership.has_role(Role.ADMIN):
             raise CommandError(f"{options['user']} is not an owner or admin of {options['team']}.")
-        settings.OZWEB_RUN_DISPATCH = "inprocess"  # this process executes the runs
-        model_env = {}
+        token = Token.objects.get_or_create(user=membership.user)[0].key
+        body: dict[str, Any] = {"harness": options["harness"]}
         if options["harness"] == "models":
-            import os
-
-            keys = {
-                k: os.environ[k] for k in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY") if k in os.environ
-            }
-            if len(keys) < 2:
+            keys = {k: os.environ.get(k, "") for k in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
+            if not all(keys.values()):
                 raise CommandError("Set ANTHROPIC_API_KEY and OPENAI_API_KEY to run with models.")
-            model_env = {"secrets": keys}
-        message = scenario_start(actor=membership, harness=options["harness"], **model_env)
-        thread = message.thread
-        self.stdout.write(f"Thread {thread.label} (id {thread.pk}); goal handed to @lead.")
-        seen = 0
-        deadline = time.monotonic() + options["timeout"]
+            body["secrets"] = keys
+        server = Server(settings.OZWEB_AGENT_API_URL, token)
+        started = server.ensure_running(self.stdout.write)
+        try:
+            demo = server.post(f"/api/v1/teams/{membership.team_id}/demo/", body)
+            self.follow(server, demo["thread"], options["timeout"])
+        finally:
+            if started is not None:
+                started.terminate()
+                started.wait(timeout=15)
+
+    def follow(self, server: Server, thread_id: int, timeout: float) -> None:
+        self.stdout.write(f"Thread {thread_id}: {server.url}/threads/{thread_id}/")
+        since, deadline, lead = 0, time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            for line in Message.objects.filter(thread=thread, seq__gt=seen).order_by("seq"):
-                author = line.author_name
-                self.stdout.write(
-                    f"  [{line.seq:>3}] {author:<10} {line.kind:<11} {line.body[:110]!r}"
-                )
-                seen = line.seq
-            runs = Run.objects.filter(thread=thread)
-            if runs.exists() and not runs.active().exists():
+            page = server.get(f"/api/v1/threads/{thread_id}/messages/?since={since}&limit=200")
+            for message in page["results"]:
+                since = message["seq"]
+                author = message["author"]["name"]
+                text = message["body"].replace("\n", " ")[:110]
+                self.stdout.write(f"  [{since:>3}] {author:<10} {message['kind']:<11} {text}")
+            runs = server.get(f"/api/v1/runs/?thread={thread_id}&limit=50")["results"]
+            lead = next((r for r in runs if r["agent_handle"] == "lead" and not r["parent"]), None)
+            if lead and lead["status"] in FINISHED and all(r["status"] in FINISHED for r in runs):
                 break
+            time.sleep(0.5)
+        if not lead or lead["status"] != "succeeded":
+            raise CommandError(f"The lead did not succeed: {lead['status'] if lead else 'no run'}")
+        names = [
+            a["name"] for a in server.get(f"/api/v1/teams/{lead['team']}/artifacts/")["results"]
+        ]
+        self.stdout.write(self.style.SUCCESS(f"Done. Artifacts: {', '.join(sorted(names))}"))
+
+
+class Server:
+    def __init__(self, url: str, token: str) -> None:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise CommandError(f"OZWEB_AGENT_API_URL must be an http(s) URL, not {url!r}.")
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def request(self, path: str, data: dict | None = None) -> Any:
+        request = urllib.request.Request(  # noqa: S310 -- http(s) only, checked above
+            self.url + path,
+            data=json.dumps(data).encode() if data is not None else None,
+            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
+            method="POST" if data is not None else "GET",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise CommandError(f"{path}: {exc.code} {exc.read().decode()[:500]}") from None
+
+    def get(self, path: str) -> Any:
+        return self.request(path)
+
+    def post(self, path: str, data: dict) -> Any:
+        return self.request(path, data)
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
+                return True
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def ensure_running(self, say: Any) -> subprocess.Popen | None:
+        if self.answers():
+            return None
+        parts = urlsplit(self.url)
+        say(f"No ozweb at {self.url}; starting one for the demo.")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", parts.hostname or "127.0.0.1",
+             "-p", str(parts.port or 80), "ozweb.asgi:application"],
+            cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.terminate()
+                raise CommandError(f"Could not start ozweb at {self.url}.")
             time.sleep(0.3)
-        lead = Run.objects.filter(thread=thread, agent__handle="lead", parent=None).first()
-        if lead is None or lead.status != "succeeded":
-            raise CommandError(f"The lead did not succeed: {lead.status if lead else 'no run'}")
-        names = ", ".join(Artifact.objects.filter(thread=thread).values_list("name", flat=True))
-        self.stdout.write(self.style.SUCCESS(f"Done. Artifacts: {names}"))
+        return process
