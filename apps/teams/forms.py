@@ -14,3 +14,12 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class TeamSettingsForm(forms.Form):
+    hop_limit = forms.IntegerField(
+        label="Hop limit",
+        min_value=1,
+        max_value=1000,
+        help_text="Agent-to-agent steps before a new message waits for a human to release it.",
+    )

@@ -99,3 +99,19 @@ def _require_another_owner(membership: Membership) -> None:
     )
     if not others.exists():
         raise ServiceError("A team always keeps at least one owner.", field="role")
+
+
+HOP_LIMIT_RANGE = (1, 1000)
+
+
+def team_set_hop_limit(*, actor: Membership, hop_limit: int) -> Team:
+    """How many agent-to-agent steps a chain may take before a human must release it."""
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can change team settings.")
+    low, high = HOP_LIMIT_RANGE
+    if not low <= hop_limit <= high:
+        raise ServiceError(f"The hop limit is between {low} and {high}.", field="hop_limit")
+    team = actor.team
+    team.hop_limit = hop_limit
+    team.save(update_fields=["hop_limit", "updated_at"])
+    return team

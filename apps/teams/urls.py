@@ -7,6 +7,7 @@ urlpatterns = [
     path("teams/new/", views.team_new, name="team-new"),
     path("teams/<int:team_id>/", views.dashboard, name="dashboard-team"),
     path("teams/<int:team_id>/members/", views.members, name="team-members"),
+    path("teams/<int:team_id>/settings/", views.team_settings, name="team-settings"),
     path(
         "teams/<int:team_id>/members/<int:member_id>/role/", views.member_role, name="member-role"
     ),

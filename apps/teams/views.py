@@ -11,7 +11,7 @@ from apps.agents.selectors import agent_list
 from apps.core.errors import NotFound, PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
 from apps.teams import selectors, services
-from apps.teams.forms import InviteForm, RoleForm, TeamForm
+from apps.teams.forms import InviteForm, RoleForm, TeamForm, TeamSettingsForm
 from apps.teams.models import Membership, Role
 from apps.threads.selectors import recent_activity, thread_list
 
@@ -89,8 +89,28 @@ def members(request: HttpRequest, team_id: int) -> HttpResponse:
             "members": selectors.membership_list(team=membership.team),
             "form": form,
             "roles": Role.choices,
+            "settings_form": TeamSettingsForm(initial={"hop_limit": membership.team.hop_limit}),
         },
     )
+
+
+@login_required
+@require_POST
+def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
+    actor = membership_or_404(request, team_id, Role.ADMIN)
+    form = TeamSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            team = services.team_set_hop_limit(
+                actor=actor, hop_limit=form.cleaned_data["hop_limit"]
+            )
+            messages.success(request, f"The hop limit is now {team.hop_limit}.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+    return redirect("team-members", team_id=team_id)
 
 
 @login_required
