@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.agents.urls")),
     path("", include("apps.threads.urls")),
     path("", include("apps.runs.urls")),
+    path("", include("apps.artifacts.urls")),
 ]

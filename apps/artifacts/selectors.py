@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote
@@ -8,7 +9,7 @@ from apps.teams.models import Team
 
 
 def artifact_list(*, team: Team, thread_id: int | None = None) -> QuerySet[Artifact]:
-    artifacts = Artifact.objects.filter(team=team)
+    artifacts = Artifact.objects.filter(team=team).select_related("thread")
     if thread_id is not None:
         artifacts = artifacts.filter(thread_id=thread_id)
     return artifacts.order_by("name")
@@ -45,3 +46,23 @@ def memory_list(*, team: Team, prefix: str = "") -> QuerySet[MemoryNote]:
     if prefix:
         notes = notes.filter(key__startswith=prefix)
     return notes.select_related("updated_by_agent", "updated_by_user").order_by("key")
+
+
+def artifact_get_for_user(*, user: AbstractBaseUser | AnonymousUser, artifact_id: int) -> Artifact:
+    """An artifact in one of the user's teams (404 otherwise)."""
+    if not user.is_authenticated:
+        raise NotFound()
+    artifact = (
+        Artifact.objects.select_related("team", "thread")
+        .filter(pk=artifact_id, team__memberships__user=user)
+        .first()
+    )
+    if artifact is None:
+        raise NotFound()
+    return artifact
+
+
+def artifact_version_list(*, artifact: Artifact) -> QuerySet[ArtifactVersion]:
+    return artifact.versions.select_related("author_agent", "author_user", "author_run").order_by(
+        "-version"
+    )

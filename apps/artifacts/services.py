@@ -32,6 +32,17 @@ def _check_name(name: str) -> str:
     return name
 
 
+def artifact_check_size(size: int) -> None:
+    """Refuse content over the limit; callers holding an upload check before reading it."""
+    limit = settings.OZWEB_ARTIFACT_MAX_BYTES
+    if size > limit:
+        raise ServiceError(
+            f"The artifact is {size:,} bytes; the limit is {limit:,} bytes.",
+            field="content",
+            code="too_large",
+        )
+
+
 def artifact_put(
     *,
     team: Team,
@@ -52,13 +63,7 @@ def artifact_put(
             f"Unknown artifact kind; choose one of {', '.join(ArtifactKind.values)}.", field="kind"
         )
     data = content.encode() if isinstance(content, str) else bytes(content)
-    limit = settings.OZWEB_ARTIFACT_MAX_BYTES
-    if len(data) > limit:
-        raise ServiceError(
-            f"The artifact is {len(data):,} bytes; the limit is {limit:,} bytes.",
-            field="content",
-            code="too_large",
-        )
+    artifact_check_size(len(data))
     if kind == ArtifactKind.LINK and not re.match(r"^https?://", url or ""):
         raise ServiceError("A link artifact needs an http(s) url.", field="url")
     media_type = media_type or _guess_media_type(name, kind)

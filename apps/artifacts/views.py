@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.artifacts import selectors, services
+from apps.artifacts.forms import MemoryDeleteForm, MemoryNoteForm
+from apps.artifacts.models import Artifact
+from apps.artifacts.previews import version_preview
+from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.forms import add_service_error
+from apps.teams.models import Membership, Role
+from apps.teams.views import membership_or_404
+from apps.threads.selectors import thread_list
+
+
+def _artifact_or_404(request: HttpRequest, artifact_id: int) -> tuple[Membership, Artifact]:
+    try:
+        artifact = selectors.artifact_get_for_user(user=request.user, artifact_id=artifact_id)
+    except NotFound:
+        raise Http404 from None
+    return membership_or_404(request, artifact.team_id), artifact
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@login_required
+@require_GET
+def artifact_list(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = membership_or_404(request, team_id)
+    thread_id = _int_or_none(request.GET.get("thread"))
+    threads = list(thread_list(team=membership.team, user=request.user))
+    return render(
+        request,
+        "artifacts/artifact_list.html",
+        {
+            "team": membership.team,
+            "membership": membership,
+            "artifacts": selectors.artifact_list(team=membership.team, thread_id=thread_id),
+            "threads": threads,
+            "thread": next((t for t in threads if t.pk == thread_id), None),
+        },
+    )
+
+
+@login_required
+@require_GET
+def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
+    membership, artifact = _artifact_or_404(request, artifact_id)
+    versions = list(selectors.artifact_version_list(artifact=artifact))
+    wanted = _int_or_none(request.GET.get("v"))
+    selected = next((v for v in versions if v.version == wanted), versions[0] if versions else None)
+    if wanted is not None and (selected is None or selected.version != wanted):
+        raise Http404
+    return render(
+        request,
+        "artifacts/artifact_detail.html",
+        {
+            "team": membership.team,
+            "membership": membership,
+            "artifact": artifact,
+            "versions": versions,
+            "selected": selected,
+            "preview": version_preview(selected) if selected else None,
+        },
+    )
+
+
+def _memory_context(membership: Membership, form: MemoryNoteForm | None = None) -> dict:
+    return {
+        "team": membership.team,
+        "membership": membership,
+        "notes": selectors.memory_list(team=membership.team),
+        "form": form or MemoryNoteForm(),
+        "can_edit": membership.has_role(Role.MEMBER),
+    }
+
+
+@login_required
+@require_GET
+def memory_page(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = membership_or_404(request, team_id)
+    return render(request, "artifacts/memory.html", _memory_context(membership))
+
+
+def _memory_answer(
+    request: HttpRequest, membership: Membership, form: MemoryNoteForm | None = None
+) -> HttpResponse:
+    """htmx gets the refreshed panel (422 with the errors); a plain form post a redirect."""
+    failed = form is not None and bool(form.errors)
+    if not request.htmx:
+        for errors in form.errors.values() if failed else []:
+            for error in errors:
+                messages.error(request, error)
+        return redirect("memory", team_id=membership.team_id)
+    return render(
+        request,
+        "artifacts/memory.html#panel",
+        _memory_context(membership, form if failed else None),
+        status=422 if failed else 200,
+    )
+
+
+@login_required
+@require_POST
+def memory_save(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = membership_or_404(request, team_id, Role.MEMBER)
+    form = MemoryNoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.memory_set_as_human(actor=membership, **form.cleaned_data)
+        except PermissionDenied as exc:
+            raise Forbidden(exc.message) from None
+        except ServiceError as exc:
+            add_service_error(form, exc)
+    return _memory_answer(request, membership, form)
+
+
+@login_required
+@require_POST
+def memory_delete(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = membership_or_404(request, team_id, Role.MEMBER)
+    form = MemoryDeleteForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Say which key to delete.", status=400)
+    try:
+        services.memory_delete(actor=membership, key=form.cleaned_data["key"])
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from None
+    return _memory_answer(request, membership)
