@@ -7,4 +7,9 @@ urlpatterns = [
     path("threads/<int:thread_id>/", views.thread_page, name="thread"),
     path("threads/<int:thread_id>/older/", views.messages_older, name="thread-older"),
     path("threads/<int:thread_id>/messages/", views.message_create, name="message-create"),
+    path(
+        "threads/<int:thread_id>/deliveries/<int:delivery_id>/release/",
+        views.delivery_release,
+        name="delivery-release",
+    ),
 ]

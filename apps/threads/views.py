@@ -16,7 +16,7 @@ from apps.teams.models import Membership, Role
 from apps.teams.views import membership_or_404
 from apps.threads import selectors, services
 from apps.threads.forms import MessageForm, ThreadForm
-from apps.threads.models import Thread
+from apps.threads.models import Delivery, Thread
 
 
 def _thread_or_404(request: HttpRequest, thread_id: int) -> tuple[Membership, Thread]:
@@ -128,3 +128,29 @@ def message_create(request: HttpRequest, thread_id: int) -> HttpResponse:
         {"thread": thread, "form": form, "can_post": True},
         status=422 if form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def delivery_release(request: HttpRequest, thread_id: int, delivery_id: int) -> HttpResponse:
+    """Let a held message through; answers with the message's refreshed deliveries."""
+    membership, thread = _thread_or_404(request, thread_id)
+    delivery = (
+        Delivery.objects.select_related("agent", "message")
+        .filter(pk=delivery_id, message__thread=thread)
+        .first()
+    )
+    if delivery is None:
+        raise Http404
+    try:
+        services.delivery_release(actor=membership, delivery=delivery)
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from None
+    except ServiceError as exc:
+        if exc.code != "not_held":
+            return HttpResponse(exc.message, status=400)
+        # Someone released it first: show where it is now.
+    if not request.htmx:
+        return redirect("thread", thread_id=thread.pk)
+    message = selectors.message_get(thread=thread, message_id=delivery.message_id)
+    return render(request, "threads/thread.html#deliveries", {"message": message})
