@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.agents.models import Agent
+from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote
+from apps.artifacts.selectors import artifact_version_get
+from apps.core.errors import NotFound
 from apps.teams.models import Membership, Team
 from apps.threads.events import message_payload
 from apps.threads.models import Thread
@@ -166,3 +171,67 @@ class RunEventOutput(serializers.Serializer):
     kind = serializers.CharField()
     data = serializers.DictField()
     created_at = serializers.DateTimeField()
+
+
+class ArtifactVersionOutput(serializers.ModelSerializer):
+    artifact = serializers.IntegerField(source="artifact_id")
+    author_run = serializers.IntegerField(source="author_run_id", allow_null=True)
+    author_agent = serializers.IntegerField(source="author_agent_id", allow_null=True)
+    author_user = serializers.IntegerField(source="author_user_id", allow_null=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ArtifactVersion
+        fields = [
+            "artifact", "version", "sha256", "size", "media_type", "url", "author_run",
+            "author_agent", "author_user", "created_at", "download_url",
+        ]  # fmt: skip
+
+    def get_download_url(self, version: ArtifactVersion) -> str:
+        return reverse(
+            "api:artifact-version-download",
+            kwargs={"artifact_id": version.artifact_id, "version": version.version},
+        )
+
+
+class ArtifactOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Artifact
+        fields = [
+            "id", "team", "thread", "name", "kind", "latest_version", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class ArtifactDetailOutput(ArtifactOutput):
+    latest = serializers.SerializerMethodField(help_text="The newest version's metadata.")
+
+    class Meta(ArtifactOutput.Meta):
+        fields = [*ArtifactOutput.Meta.fields, "latest"]
+
+    @extend_schema_field(ArtifactVersionOutput(allow_null=True))
+    def get_latest(self, artifact: Artifact) -> dict[str, Any] | None:
+        try:
+            version = artifact_version_get(artifact=artifact)
+        except NotFound:
+            return None
+        return ArtifactVersionOutput(version).data
+
+
+class MemoryOutput(serializers.ModelSerializer):
+    updated_by = serializers.SerializerMethodField(
+        help_text="@handle of the agent, or the username of the human, who wrote it last."
+    )
+
+    class Meta:
+        model = MemoryNote
+        fields = [
+            "key", "value", "updated_by", "updated_by_agent", "updated_by_user", "created_at",
+            "updated_at",
+        ]  # fmt: skip
+
+    def get_updated_by(self, note: MemoryNote) -> str | None:
+        if note.updated_by_agent_id:
+            return f"@{note.updated_by_agent.handle}"
+        if note.updated_by_user_id:
+            return note.updated_by_user.get_username()
+        return None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import FileResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -20,13 +29,21 @@ from apps.agents.models import Agent
 from apps.api.serializers import (
     AgentInput,
     AgentOutput,
+    ArtifactDetailOutput,
+    ArtifactOutput,
+    ArtifactVersionOutput,
+    DeliveryOutput,
     MemberOutput,
+    MemoryOutput,
     MessageOutput,
     RunEventOutput,
     RunOutput,
     TeamOutput,
     ThreadOutput,
 )
+from apps.artifacts import selectors as artifact_selectors
+from apps.artifacts import services as artifact_services
+from apps.artifacts.models import Artifact, ArtifactKind, ArtifactVersion
 from apps.core.errors import NotFound, ServiceError
 from apps.runs import selectors as run_selectors
 from apps.runs import services as run_services
@@ -36,7 +53,8 @@ from apps.teams import services as team_services
 from apps.teams.models import Membership, Role
 from apps.threads import selectors as thread_selectors
 from apps.threads import services as thread_services
-from apps.threads.models import Thread
+from apps.threads.events import delivery_payload
+from apps.threads.models import Delivery, Thread
 
 MAX_PAGE = 200
 
@@ -89,11 +107,28 @@ class TeamListApi(APIView):
 
 
 class TeamDetailApi(APIView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "TeamUpdateInput"
+
+        hop_limit = serializers.IntegerField(
+            min_value=team_services.HOP_LIMIT_RANGE[0],
+            max_value=team_services.HOP_LIMIT_RANGE[1],
+            help_text="Agent-to-agent steps before a new delivery waits for a human.",
+        )
+
     @extend_schema(responses=TeamOutput)
     def get(self, request: Request, team_id: int) -> Response:
         membership = team_selectors.membership_get(user=request.user, team_id=team_id)
         context = {"roles": {membership.team_id: membership.role}}
         return Response(TeamOutput(membership.team, context=context).data)
+
+    @extend_schema(request=Input, responses=TeamOutput)
+    def patch(self, request: Request, team_id: int) -> Response:
+        actor = team_selectors.membership_get(user=request.user, team_id=team_id)
+        data = _validated(self.Input, request.data)
+        team = team_services.team_set_hop_limit(actor=actor, hop_limit=data["hop_limit"])
+        return Response(TeamOutput(team, context={"roles": {team.pk: actor.role}}).data)
 
 
 class TeamMemberListApi(APIView):
@@ -378,3 +413,214 @@ class RunEventListApi(APIView):
             limit=_int_param(request, "limit", default=500, low=1, high=2000),
         )
         return Response(RunEventOutput(events, many=True).data)
+
+
+# -- artifacts --------------------------------------------------------------------------------
+
+# type "/" subtype, with optional parameters: anything else is not sent back as a header.
+MEDIA_TYPE_RE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\-\"]+)*$")
+
+
+def _membership_for_artifact(
+    user: AbstractBaseUser, artifact_id: int
+) -> tuple[Membership, Artifact]:
+    artifact = artifact_selectors.artifact_get_for_user(user=user, artifact_id=artifact_id)
+    return team_selectors.membership_get(user=user, team_id=artifact.team_id), artifact
+
+
+class ArtifactListApi(APIView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "ArtifactPutInput"
+
+        name = serializers.CharField(
+            max_length=200, required=False, help_text="Defaults to the uploaded file's name."
+        )
+        content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        file = serializers.FileField(required=False, help_text="Multipart: the bytes to store.")
+        kind = serializers.ChoiceField(choices=ArtifactKind.choices, default=ArtifactKind.FILE)
+        media_type = serializers.RegexField(
+            MEDIA_TYPE_RE, max_length=120, required=False, allow_blank=True
+        )
+        url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+        thread = serializers.IntegerField(required=False, allow_null=True)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("content" in attrs) == ("file" in attrs):
+                raise serializers.ValidationError(
+                    {"content": "Send either content (text) or a file upload, not both."}
+                )
+            if not attrs.get("name") and "file" in attrs:
+                attrs["name"] = PurePosixPath(attrs["file"].name).name
+            if not attrs.get("name"):
+                raise serializers.ValidationError({"name": "An artifact needs a name."})
+            return attrs
+
+    @extend_schema(
+        parameters=[OpenApiParameter("thread", int)], responses=ArtifactOutput(many=True)
+    )
+    def get(self, request: Request, team_id: int) -> Response:
+        membership = team_selectors.membership_get(user=request.user, team_id=team_id)
+        artifacts = artifact_selectors.artifact_list(
+            team=membership.team,
+            thread_id=_int_param(request, "thread", default=0, low=0) or None,
+        )
+        return _paginate(request, self, artifacts, ArtifactOutput)
+
+    @extend_schema(
+        request={"application/json": Input, "multipart/form-data": Input},
+        responses={201: ArtifactDetailOutput},
+        description="Store a new version of the named artifact (created on first put).",
+    )
+    def post(self, request: Request, team_id: int) -> Response:
+        actor = team_selectors.membership_get(user=request.user, team_id=team_id)
+        data = _validated(self.Input, request.data)
+        thread = None
+        if data.get("thread"):
+            thread = thread_selectors.thread_get(team=actor.team, thread_id=data["thread"])
+        media_type = data.get("media_type", "")
+        if "file" in data:
+            upload = data["file"]
+            artifact_services.artifact_check_size(upload.size)
+            content = upload.read()
+            # A browser's application/octet-stream says nothing: the service guesses instead.
+            sent = upload.content_type or ""
+            if not media_type and sent != "application/octet-stream" and MEDIA_TYPE_RE.match(sent):
+                media_type = sent
+        else:
+            content = data["content"]
+        version = artifact_services.artifact_put_as_human(
+            actor=actor,
+            name=data["name"],
+            content=content,
+            kind=data["kind"],
+            media_type=media_type,
+            url=data.get("url", ""),
+            thread=thread,
+        )
+        return Response(ArtifactDetailOutput(version.artifact).data, status=status.HTTP_201_CREATED)
+
+
+class ArtifactDetailApi(APIView):
+    @extend_schema(responses=ArtifactDetailOutput)
+    def get(self, request: Request, artifact_id: int) -> Response:
+        _, artifact = _membership_for_artifact(request.user, artifact_id)
+        return Response(ArtifactDetailOutput(artifact).data)
+
+
+class ArtifactVersionListApi(APIView):
+    @extend_schema(responses=ArtifactVersionOutput(many=True))
+    def get(self, request: Request, artifact_id: int) -> Response:
+        _, artifact = _membership_for_artifact(request.user, artifact_id)
+        versions = artifact_selectors.artifact_version_list(artifact=artifact)
+        return _paginate(request, self, versions, ArtifactVersionOutput)
+
+
+def _version(request: Request, artifact_id: int, version: int) -> ArtifactVersion:
+    _, artifact = _membership_for_artifact(request.user, artifact_id)
+    return artifact_selectors.artifact_version_get(artifact=artifact, version=version)
+
+
+class ArtifactVersionDetailApi(APIView):
+    @extend_schema(responses=ArtifactVersionOutput)
+    def get(self, request: Request, artifact_id: int, version: int) -> Response:
+        return Response(ArtifactVersionOutput(_version(request, artifact_id, version)).data)
+
+
+class ArtifactVersionDownloadApi(APIView):
+    """The stored bytes, always as an attachment: never rendered by the browser as a page."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The body is the file, not a rendering: whatever the client accepts, it gets the bytes.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="Sent with the version's media type."
+            )
+        }
+    )
+    def get(self, request: Request, artifact_id: int, version: int) -> FileResponse:
+        found = _version(request, artifact_id, version)
+        media_type = found.media_type
+        if not MEDIA_TYPE_RE.match(media_type):
+            media_type = "application/octet-stream"
+        response = FileResponse(
+            found.content.open("rb"),
+            as_attachment=True,
+            filename=PurePosixPath(found.artifact.name).name,
+            content_type=media_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+
+# -- team memory ------------------------------------------------------------------------------
+
+
+class TeamMemoryListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("prefix", str, description="Only keys starting with it.")],
+        responses=MemoryOutput(many=True),
+    )
+    def get(self, request: Request, team_id: int) -> Response:
+        membership = team_selectors.membership_get(user=request.user, team_id=team_id)
+        notes = artifact_selectors.memory_list(
+            team=membership.team, prefix=request.query_params.get("prefix", "")
+        )
+        return _paginate(request, self, notes, MemoryOutput)
+
+
+class TeamMemoryDetailApi(APIView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "MemoryPutInput"
+
+        value = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    @extend_schema(responses=MemoryOutput)
+    def get(self, request: Request, team_id: int, key: str) -> Response:
+        membership = team_selectors.membership_get(user=request.user, team_id=team_id)
+        note = artifact_services.memory_get(team=membership.team, key=key)
+        return Response(MemoryOutput(note).data)
+
+    @extend_schema(request=Input, responses=MemoryOutput)
+    def put(self, request: Request, team_id: int, key: str) -> Response:
+        actor = team_selectors.membership_get(user=request.user, team_id=team_id)
+        data = _validated(self.Input, request.data)
+        note = artifact_services.memory_set_as_human(actor=actor, key=key, value=data["value"])
+        return Response(MemoryOutput(note).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, team_id: int, key: str) -> Response:
+        actor = team_selectors.membership_get(user=request.user, team_id=team_id)
+        artifact_services.memory_get(team=actor.team, key=key)  # a missing key is a 404
+        artifact_services.memory_delete(actor=actor, key=key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- deliveries -------------------------------------------------------------------------------
+
+
+class DeliveryReleaseApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=DeliveryOutput,
+        description="Let a delivery held at the team's hop limit through to its agent.",
+    )
+    def post(self, request: Request, delivery_id: int) -> Response:
+        delivery = (
+            Delivery.objects.select_related("agent", "message__thread")
+            .filter(pk=delivery_id, message__thread__team__memberships__user=request.user)
+            .first()
+        )
+        if delivery is None:
+            raise NotFound()
+        actor = team_selectors.membership_get(
+            user=request.user, team_id=delivery.message.thread.team_id
+        )
+        delivery = thread_services.delivery_release(actor=actor, delivery=delivery)
+        delivery.refresh_from_db(fields=["state", "held", "reason", "run", "updated_at"])
+        return Response(DeliveryOutput(delivery_payload(delivery)).data)

@@ -13,3 +13,7 @@ def owner_api(request, owner):
 
     make = api_client_for if request.param == "token" else session_api_client_for
     return make(owner.user)
+
+
+# Stored bytes in a per-test directory, and the artifact and held-delivery builders.
+from tests.artifacts.conftest import artifact_media_root, held_delivery, put  # noqa: E402, F401

@@ -8,9 +8,12 @@ import pytest
 from django.urls import get_resolver
 
 from apps.agents.models import Agent
+from apps.artifacts.models import ArtifactVersion, MemoryNote
+from apps.artifacts.services import artifact_put, memory_set
 from apps.runs.models import Run
-from apps.teams.models import Membership, Role
-from apps.threads.models import Message, Thread
+from apps.teams.models import Membership, Role, Team
+from apps.threads.models import Delivery, Message, Thread
+from tests.artifacts.conftest import make_held_delivery
 from tests.conftest import assert_closed_with, web_client_for, websocket
 from tests.factories import MembershipFactory, token_for
 
@@ -35,6 +38,23 @@ API = [
     ("get", "/api/v1/threads/{their_thread}/messages/", None),
     ("get", "/api/v1/threads/{their_thread}/messages/?since=0", None),
     ("post", "/api/v1/threads/{their_thread}/messages/", {"body": "hello"}),
+    ("patch", "/api/v1/teams/{their_team}/", {"hop_limit": "1"}),
+    ("get", "/api/v1/teams/{their_team}/artifacts/", None),
+    ("post", "/api/v1/teams/{their_team}/artifacts/", {"name": "mole.txt", "content": "x"}),
+    (
+        "post",
+        "/api/v1/teams/{team}/artifacts/",
+        {"name": "x", "content": "x", "thread": "{their_thread}"},
+    ),
+    ("get", "/api/v1/artifacts/{their_artifact}/", None),
+    ("get", "/api/v1/artifacts/{their_artifact}/versions/", None),
+    ("get", "/api/v1/artifacts/{their_artifact}/versions/1/", None),
+    ("get", "/api/v1/artifacts/{their_artifact}/versions/1/download/", None),
+    ("get", "/api/v1/teams/{their_team}/memory/", None),
+    ("get", "/api/v1/teams/{their_team}/memory/plan/", None),
+    ("put", "/api/v1/teams/{their_team}/memory/plan/", {"value": "overwritten"}),
+    ("delete", "/api/v1/teams/{their_team}/memory/plan/", None),
+    ("post", "/api/v1/deliveries/{their_delivery}/release/", None),
     ("post", "/api/v1/runs/", {"agent": "{their_agent}", "prompt": "do it"}),
     ("post", "/api/v1/runs/", {"agent": "{our_agent}", "prompt": "x", "thread": "{their_thread}"}),
     ("get", "/api/v1/runs/{their_run}/", None),
@@ -71,10 +91,21 @@ PAGES = [
     ("post", "/runs/{their_run}/cancel/"),
     ("post", "/runs/{their_run}/reply/"),
     ("post", "/agents/{their_agent}/run/"),
+    ("post", "/teams/{their_team}/settings/"),
+    ("get", "/teams/{their_team}/artifacts/"),
+    ("get", "/artifacts/{their_artifact}/"),
+    ("get", "/teams/{their_team}/memory/"),
+    ("post", "/teams/{their_team}/memory/save/"),
+    ("post", "/teams/{their_team}/memory/delete/"),
+    ("post", "/threads/{their_thread}/deliveries/{their_delivery}/release/"),
+    ("post", "/threads/{thread}/deliveries/{their_delivery}/release/"),
 ]
 
 # A form that every POST route above would accept, were the row ours.
-FORM = {"body": "hi", "role": "viewer", "who": "x", "handle": "mole", "name": "mole", "prompt": "x"}
+FORM = {
+    "body": "hi", "role": "viewer", "who": "x", "handle": "mole", "name": "mole", "prompt": "x",
+    "key": "plan", "value": "overwritten", "hop_limit": 1,
+}  # fmt: skip
 
 SOCKETS = [
     "/ws/v1/threads/{their_thread}/",
@@ -87,6 +118,11 @@ SOCKETS = [
 def world(owner, agent, thread, other_team):
     """Ids for the paths, and a snapshot of the other team's rows to compare afterwards."""
     their_member = MembershipFactory(team=other_team["team"], role=Role.MEMBER)
+    their_artifact = artifact_put(
+        team=other_team["team"], name="plan.md", content="the secret plan", kind="plan"
+    ).artifact
+    memory_set(team=other_team["team"], key="plan", value="the secret plan")
+    their_delivery = make_held_delivery(thread=other_team["thread"], agent=other_team["agent"])
     their_run = Run.objects.create(
         team=other_team["team"],
         agent=other_team["agent"],
@@ -103,6 +139,9 @@ def world(owner, agent, thread, other_team):
         "their_agent": other_team["agent"].pk,
         "their_thread": other_team["thread"].pk,
         "their_run": their_run.pk,
+        "their_artifact": their_artifact.pk,
+        "their_delivery": their_delivery.pk,
+        "thread": thread.pk,
     }
 
 
@@ -125,6 +164,12 @@ def their_state(other_team) -> dict:
         "threads": list(Thread.objects.filter(team=team).values()),
         "messages": Message.objects.filter(thread__team=team).count(),
         "runs": list(Run.objects.filter(team=team).values("id", "status", "cancel_requested")),
+        "team": list(Team.objects.filter(pk=team.pk).values("name", "hop_limit")),
+        "artifacts": list(ArtifactVersion.objects.filter(artifact__team=team).values()),
+        "memory": list(MemoryNote.objects.filter(team=team).values("key", "value")),
+        "deliveries": list(
+            Delivery.objects.filter(agent__team=team).values("id", "held", "state", "reason")
+        ),
     }
 
 
@@ -158,6 +203,8 @@ def test_our_lists_hold_nothing_of_theirs(api, world, team):
         f"/api/v1/teams/{team.pk}/agents/",
         f"/api/v1/teams/{team.pk}/threads/",
         "/api/v1/runs/",
+        f"/api/v1/teams/{team.pk}/artifacts/",
+        f"/api/v1/teams/{team.pk}/memory/",
     ]:
         text = json.dumps(api.get(path).json())
         assert '"secret"' not in text  # their thread's name

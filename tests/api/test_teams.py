@@ -162,3 +162,32 @@ def test_lists_paginate(owner_api, owner):
     assert response.json()["count"] == 4
     assert len(response.json()["results"]) == 2
     assert "offset=2" in response.json()["next"]
+
+
+def test_admins_set_the_hop_limit(team, admin):
+    response = api_client_for(admin.user).patch(
+        f"/api/v1/teams/{team.pk}/", {"hop_limit": 3}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["hop_limit"], response.json()["role"]) == (3, "admin")
+    team.refresh_from_db()
+    assert team.hop_limit == 3
+
+
+@pytest.mark.parametrize("hop_limit", [0, 1001, "many", None])
+def test_the_hop_limit_is_between_1_and_1000(owner_api, team, hop_limit):
+    response = owner_api.patch(f"/api/v1/teams/{team.pk}/", {"hop_limit": hop_limit}, format="json")
+
+    assert response.status_code == 400
+    assert "hop_limit" in response.json()
+
+
+def test_members_cannot_set_the_hop_limit(team, member):
+    response = api_client_for(member.user).patch(
+        f"/api/v1/teams/{team.pk}/", {"hop_limit": 3}, format="json"
+    )
+
+    assert response.status_code == 403
+    team.refresh_from_db()
+    assert team.hop_limit == 20
