@@ -69,7 +69,7 @@ def thread_page(request: HttpRequest, thread_id: int) -> HttpResponse:
             "membership": membership,
             "thread": thread,
             "threads": list(selectors.thread_list(team=membership.team, user=request.user)),
-            "messages": messages,
+            "feed": messages,
             "has_older": bool(messages) and messages[0].seq > 1,
             "oldest_seq": messages[0].seq if messages else 0,
             "newest_seq": messages[-1].seq if messages else 0,
@@ -96,7 +96,7 @@ def messages_older(request: HttpRequest, thread_id: int) -> HttpResponse:
         "threads/thread.html#older",
         {
             "thread": thread,
-            "messages": messages,
+            "feed": messages,
             "has_older": bool(messages) and messages[0].seq > 1,
             "oldest_seq": messages[0].seq if messages else 0,
         },

@@ -169,3 +169,10 @@ def test_new_thread_form_creates_a_channel(web, team):
 
 def test_a_viewer_cannot_open_the_new_thread_form(viewer, team):
     assert web_client_for(viewer.user).get(f"/teams/{team.pk}/threads/new/").status_code == 403
+
+
+def test_thread_messages_render_in_the_feed_not_as_flash_notices(web, thread, post_messages):
+    post_messages(thread, 3)
+    page = web.get(f"/threads/{thread.pk}/").content.decode()
+    assert 'class="flash"' not in page
+    assert page.count('class="msg kind-text') == 3
