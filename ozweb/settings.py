@@ -130,7 +130,10 @@ elif REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "apps.core.layers.EmbeddedChannelLayer", "CONFIG": {"capacity": 2000}}
+        "default": {
+            "BACKEND": "apps.core.layers.EmbeddedChannelLayer",
+            "CONFIG": {"capacity": 2000},
+        }
     }
 
 AUTH_PASSWORD_VALIDATORS = [
