@@ -86,13 +86,17 @@ def test_delegate_and_run(world: World):
     assert (child["agent_handle"], child["status"]) == ("reviewer", RunStatus.QUEUED)
 
 
-def test_delegate_wait_returns_the_result(world: World):
+def test_delegate_wait_returns_the_result_and_blocks_nobody(world: World):
+    seen: dict[str, int] = {}
+
     def finish_child() -> None:
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 child = Run.objects.filter(parent=world.run, parent_waiting=True).first()
                 if child is not None:
+                    # The CLI's request is blocked in delegate; daphne answers others.
+                    seen["whoami"] = world.oz("whoami").returncode
                     finish(child, result="all good")
                     return
                 time.sleep(0.05)
@@ -105,6 +109,7 @@ def test_delegate_wait_returns_the_result(world: World):
     helper.join(timeout=30)
 
     assert (result["status"], result["result"]) == (RunStatus.SUCCEEDED, "all good")
+    assert seen == {"whoami": 0}
 
 
 def test_artifacts(world: World, tmp_path):
