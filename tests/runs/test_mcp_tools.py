@@ -32,6 +32,8 @@ from apps.runs.sandboxes.base import SandboxSpec
 from apps.runs.services import run_create
 from tests.e2e.servers import Daphne, base_env, free_port, manage
 from tests.factories import AgentFactory
+from tests.harnesses.mcp_support import offered_tools as offered_tool_names
+from tests.harnesses.mcp_support import with_codex_namespaces
 from tests.support.model_server import (
     ANTHROPIC,
     DEFAULT_FINAL_TEXT,
@@ -208,53 +210,18 @@ def ozweb(tmp_path: Path, harness_image: str) -> Iterator[Ozweb]:
 # -- codex: namespaced MCP tools -----------------------------------------------------------------
 
 
-def _with_namespaces(events):
-    """Codex offers MCP tools as a Responses-API `namespace` tool (`mcp__ozweb`) of plain
-    function tools, and routes a `function_call` by its `namespace` and bare `name`: a call of
-    `mcp__ozweb__post_message` is sent as namespace `mcp__ozweb`, name `post_message`."""
-
-    def render(body: dict[str, Any], reply: Reply):
-        namespaces = {
-            tool["name"]
-            for tool in body.get("tools") or []
-            if isinstance(tool, dict) and tool.get("type") == "namespace"
-        }
-        namespace, _, bare = reply.tool_name.rpartition("__")
-        for chunk in events(body, reply):
-            if reply.kind != "tool_call" or namespace not in namespaces:
-                yield chunk
-                continue
-            lines = chunk.decode().split("\n")
-            for index, line in enumerate(lines):
-                if line.startswith("data: "):
-                    data = json.loads(line[len("data: ") :])
-                    item = data.get("item") or {}
-                    if item.get("type") == "function_call":
-                        item.update(name=bare, namespace=namespace)
-                    lines[index] = "data: " + json.dumps(data)
-            yield "\n".join(lines).encode()
-
-    return render
-
-
 @pytest.fixture
 def namespaced_tool_calls(monkeypatch) -> None:
+    """Codex routes MCP calls by `namespace` + bare name (see with_codex_namespaces)."""
     monkeypatch.setattr(
         model_server_module,
         "responses_events",
-        _with_namespaces(model_server_module.responses_events),
+        with_codex_namespaces(model_server_module.responses_events),
     )
 
 
 def offered_tools(request: RecordedRequest) -> set[str]:
-    """Tool names as the model sees them; a codex namespace's tools as `<namespace>__<name>`."""
-    names = set()
-    for tool in request.body.get("tools") or []:
-        if tool.get("type") == "namespace":
-            names |= {f"{tool['name']}__{inner['name']}" for inner in tool.get("tools") or []}
-        else:
-            names.add(tool.get("name", ""))
-    return names
+    return offered_tool_names(request.body)
 
 
 OZWEB_TOOLS = {
