@@ -398,7 +398,7 @@ class Stack:
         log(f"py-spy profile of daphne: {out}")
         return subprocess.Popen(
             [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
-             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking", "--gil",
+             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking",
              "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
