@@ -7,23 +7,41 @@ Only run tokens work here, and run tokens work only here. Every error is JSON:
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import IO, Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import APIException, NotAuthenticated, ParseError, ValidationError
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.agentapi.auth import MISSING_TOKEN, HasRunToken, RunTokenAuthentication
-from apps.agentapi.verbs import DESCRIPTIONS, VERBS, verb_call
+from apps.agentapi.verbs import DESCRIPTIONS, VERBS, request_max_bytes, verb_call
 from apps.api.errors import exception_handler
 from apps.artifacts.models import ArtifactKind
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ServiceError
+
+
+class AgentJSONParser(BaseParser):
+    """JSON bodies as large as an artifact may be. DRF's JSONParser reads `request.body`, which
+    Django caps at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, meant for forms)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: IO[bytes] | None, media_type: Any = None, context: Any = None) -> Any:
+        limit = request_max_bytes()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise ServiceError(f"The request is over {limit:,} bytes.", code="too_large")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True})
@@ -154,7 +172,7 @@ class AgentVerbApi(APIView):
 
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [HasRunToken]
-    parser_classes = [JSONParser]
+    parser_classes = [AgentJSONParser]
     verb: str = ""
     Input: type[serializers.Serializer]
 

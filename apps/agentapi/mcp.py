@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import close_old_connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -35,7 +34,7 @@ from apps.agentapi.auth import (
     TokenRefused,
     run_for_authorization,
 )
-from apps.agentapi.verbs import DESCRIPTIONS, verb_call
+from apps.agentapi.verbs import DESCRIPTIONS, request_max_bytes, verb_call
 from apps.core.errors import ServiceError
 from apps.runs.models import Run
 
@@ -182,8 +181,7 @@ def _new_session_manager() -> StreamableHTTPSessionManager:
         # Every request carries a bearer token a web page cannot forge, and sandboxes reach
         # ozweb by whatever host name OZWEB_AGENT_API_URL has: no Host/Origin allow-list.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        # Room for the largest artifact, JSON-escaped.
-        max_request_body_size=2 * settings.OZWEB_ARTIFACT_MAX_BYTES + 1024 * 1024,
+        max_request_body_size=request_max_bytes(),
     )
     return server.session_manager
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+
 from apps.agentapi import services
 from apps.agentapi.services import AgentContext
 from apps.core.errors import NotFound
@@ -78,6 +80,12 @@ _PRESENT: dict[str, Callable[[Any], dict[str, Any]]] = {
     "list_artifacts": lambda artifacts: {"artifacts": artifacts},
     "memory_list": lambda notes: {"notes": notes},
 }
+
+
+def request_max_bytes() -> int:
+    """How large a request to the agent API may be: room for the largest artifact, JSON-escaped
+    (the artifact service then refuses content over the limit with a clear message)."""
+    return 2 * settings.OZWEB_ARTIFACT_MAX_BYTES + 1024 * 1024
 
 
 def verb_call(*, run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -169,3 +169,18 @@ def test_the_agent_endpoints_are_in_the_openapi_schema(api):
     assert schema["components"]["securitySchemes"]["runToken"]["scheme"] == "bearer"
     send = schema["components"]["schemas"]["AgentSendMessageInput"]
     assert set(send["properties"]) == {"to", "body", "thread"}
+
+
+def test_bodies_are_limited_by_the_artifact_size_not_the_form_limit(coder_run, settings):
+    _, token = coder_run
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.OZWEB_ARTIFACT_MAX_BYTES = 10_000
+    client = client_for(token)
+
+    fits = post(client, "put_artifact", {"name": "a.txt", "content": "x" * 5000})
+    over_artifact = post(client, "put_artifact", {"name": "a.txt", "content": "x" * 12_000})
+    over_request = post(client, "put_artifact", {"name": "a.txt", "content": "x" * 2_000_000})
+
+    assert fits.status_code == 200
+    assert over_artifact.status_code == 400 and over_artifact.json()["field"] == "content"
+    assert over_request.status_code == 400 and over_request.json()["code"] == "too_large"

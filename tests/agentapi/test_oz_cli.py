@@ -206,3 +206,12 @@ def test_oz_in_the_harness_image_reaches_ozweb(world: World, harness_image: str)
     assert done.returncode == 0, done.stderr
     message = Message.objects.get(pk=json.loads(done.stdout)["id"])
     assert (message.body, message.author_agent_id) == ("hello from the sandbox", world.coder.pk)
+
+
+def test_put_a_large_file(world: World, tmp_path):
+    big = tmp_path / "big.log"
+    big.write_text("line of log output\n" * 200_000)  # 3.8 MB, over Django's 2.5 MB form limit
+
+    put = oz_json(world, "put", "big.log", "--file", str(big))
+
+    assert put["size"] == big.stat().st_size
