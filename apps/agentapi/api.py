@@ -33,7 +33,9 @@ class AgentJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream: IO[bytes] | None, media_type: Any = None, context: Any = None) -> Any:
+    def parse(
+        self, stream: IO[bytes] | None, media_type: Any = None, parser_context: Any = None
+    ) -> Any:
         limit = request_max_bytes()
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
