@@ -239,6 +239,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "MessageKindEnum": "apps.threads.models.MessageKind",
+        "ArtifactKindEnum": "apps.artifacts.models.ArtifactKind",
+        "ThreadKindEnum": "apps.threads.models.ThreadKind",
+    },
 }
 
 LOGGING = {

@@ -11,7 +11,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from apps.artifacts.models import Artifact, ArtifactKind, ArtifactVersion, MemoryNote
+from apps.artifacts.models import (
+    Artifact,
+    ArtifactKind,
+    ArtifactVersion,
+    MemoryNote,
+    version_path,
+)
 from apps.core.errors import NotFound, PermissionDenied, ServiceError
 from apps.teams.models import Membership, Role, Team
 from apps.threads.models import MessageKind, Thread
@@ -86,7 +92,11 @@ def artifact_put(
             author_agent=author_agent,
             author_user=author_user,
         )
-        version.content.save(sha256, ContentFile(data), save=False)
+        path = version_path(version, sha256)
+        if version.content.storage.exists(path):
+            version.content.name = path  # the same bytes are already stored: share them
+        else:
+            version.content.save(sha256, ContentFile(data), save=False)
         version.save()
         if artifact.thread_id:
             _post_card(artifact, version)

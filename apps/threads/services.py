@@ -272,10 +272,13 @@ def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
         raise PermissionDenied()
     if not actor.has_role(Role.MEMBER):
         raise PermissionDenied("Viewers cannot release messages.")
-    if not delivery.held:
-        raise ServiceError("This message is not held.", code="not_held")
     with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk).update(held=False, reason="Released by a human.")
+        # Guarded: of two people releasing at once, one releases and the other is told.
+        released = Delivery.objects.filter(pk=delivery.pk, held=True).update(
+            held=False, reason="Released by a human.", updated_at=timezone.now()
+        )
+        if not released:
+            raise ServiceError("This message is not held.", code="not_held")
         delivery.held, delivery.reason = False, "Released by a human."
         broadcast_on_commit(
             events.thread_group(delivery.message.thread_id),

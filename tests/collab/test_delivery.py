@@ -112,3 +112,12 @@ def test_a_delegated_result_reaches_the_parent_without_the_child_calling_a_tool(
     assert "forty-two" in result.body and result.author_agent.handle == "quiet"
     delivery = result.deliveries.get()
     assert delivery.agent == lead  # addressed to the parent: it is woken with it
+
+
+def test_the_same_content_is_stored_once(owner, thread, settings):
+    from apps.artifacts.services import artifact_put
+
+    first = artifact_put(team=thread.team, name="a.txt", content="same bytes", thread=thread)
+    second = artifact_put(team=thread.team, name="b.txt", content="same bytes", thread=thread)
+    assert first.content.name == second.content.name
+    assert second.content.read() == b"same bytes"
