@@ -5,7 +5,7 @@
                                    [--replies 50] [--reply-gap 0.1]
 
 It starts the real app the way `make run` does (embedded mode): one `daphne` process on
-127.0.0.1, a fresh SQLite database in a temp dir, InMemoryChannelLayer, in-process run
+127.0.0.1, a fresh SQLite database in a temp dir, the embedded channel layer, in-process run
 dispatch, `OZWEB_SANDBOX=docker` (or `local`) with `OZWEB_SANDBOX_NETWORK=host`. It creates a
 user and token with `manage.py create_api_user`, and `command`-harness agents through the REST
 API whose program (below, stdlib only) is passed inline: the agent's environment holds the
@@ -26,9 +26,10 @@ Measured, each against the spec's target on this machine:
 2. stdout line → websocket: the agent prints `{"type":"text","text":"L <i> <ns>"}` on an
    open-loop schedule (`--rate` lines/s for `--seconds`), one agent; then `--agents` agents
    at once, each in its own channel and container, sharing the same total rate (10 × 100/s);
-   `--heavy` adds 10 agents × `--rate` each. The streams start together: every agent first
-   says it is ready, then gets a steering message with a common start time. Target p99 < 250 ms,
-   nothing lost.
+   `--heavy` adds 10 agents × `--rate` each (10,000 lines/s: beyond what one embedded daphne
+   ingests, ~1,000/s on 2 cores, so not in the defaults). The streams start together: every
+   agent first says it is ready, then gets a steering message with a common start time.
+   Target p99 < 250 ms, nothing lost.
 3. human reply → bytes on the agent's stdin: `POST /api/v1/runs/{id}/messages/` every
    `--reply-gap` s; the agent stamps each `user` line as it reads it and echoes the stamp.
    Target p99 < 250 ms. The echo's arrival on the websocket (round trip) is shown too.
@@ -313,11 +314,11 @@ class Client:
 class Stack:
     """One daphne with its temp dir; `close()` undoes everything and is idempotent."""
 
-    def __init__(self, sandbox: str, args: argparse.Namespace) -> None:
+    def __init__(self, sandbox: str, args: argparse.Namespace, name: str = "runs") -> None:
         self.sandbox, self.args = sandbox, args
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"ozweb-bench-runs-{sandbox}-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"ozweb-bench-{name}-{sandbox}-"))
         self.port = free_port()
-        self.instance = f"bench-runs-{os.getpid()}-{secrets.token_hex(3)}"
+        self.instance = f"bench-{name}-{os.getpid()}-{secrets.token_hex(3)}"
         self.daphne: subprocess.Popen[bytes] | None = None
         self.src = self._source()
         self.env = self._env()
@@ -797,8 +798,11 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
     header = ["", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "lost", "target", "result"]
     lines = [
         f"runs bench — {machine_line()}",
-        f"image {args.image_note}; embedded daphne, SQLite, in-memory channel layer, "
-        f"in-process dispatch ({args.workers} workers)",
+        f"image {args.image_note}; embedded daphne, SQLite, embedded (no Redis) channel layer, "
+        f"in-process dispatch ({args.workers} workers); agents' streams: 1 × {args.rate:g}/s, "
+        f"{args.agents} × {args.rate / args.agents:g}/s"
+        + (f", {args.agents} × {args.rate:g}/s" if args.heavy else "")
+        + f", {args.seconds:g} s each",
     ]
     for r in results:
         rows: list[list[str]] = []
