@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ Event = dict[str, Any]
 
 def broadcast_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
     def send() -> None:
+        if _nobody_in(group):
+            return  # rendering an event nobody receives is the costliest part of a broadcast
         try:
             built = event() if callable(event) else event
         except Exception:
@@ -32,6 +34,13 @@ def broadcast_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
         broadcast_now(group, built)
 
     transaction.on_commit(send)
+
+
+def _nobody_in(group: str) -> bool:
+    """True when the layer is in this process and the group has no member; a layer shared
+    with other processes (Redis) cannot tell, so this is False there."""
+    layer = get_channel_layer()
+    return isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group)
 
 
 def broadcast_now(group: str, event: Event) -> None:

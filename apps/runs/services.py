@@ -233,15 +233,12 @@ def deliveries_set_state(
     if run is not None:
         fields["run"] = run
     Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(**fields)
-    from apps.threads.events import delivery_changed_event, thread_group
+    from apps.threads.services import broadcast_delivery
 
     for delivery in deliveries:
         for name, value in fields.items():
             setattr(delivery, name, value)
-        broadcast_on_commit(
-            thread_group(delivery.message.thread_id),
-            lambda d=delivery: delivery_changed_event(d),
-        )
+        broadcast_delivery(delivery)
 
 
 def deliveries_release_failed_start(*, run: Run, reason: str) -> None:

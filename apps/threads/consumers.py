@@ -37,8 +37,9 @@ GAP_GRACE_SECONDS = 0.25
 class ThreadStreamConsumer(AsyncWebsocketConsumer):
     """Common part: authorise, join the thread's group, keep the stream in order.
 
-    Subclasses define `stream_opened` (where the stream starts), `send_messages` (JSON frames
-    or HTML fragments) and `feed_delivery` (a delivery changed state).
+    Subclasses define `group_for` and `item_for` (which broadcasts they get, and how a stored
+    message is built for them), `stream_opened` (where the stream starts), `send_messages`
+    (JSON frames or HTML fragments) and `feed_delivery` (a delivery changed state).
     """
 
     thread: Thread
@@ -59,7 +60,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except NotFound:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.group = events.thread_group(self.thread.pk)
+        self.group = self.group_for(self.thread.pk)
         self.streaming = False
         self.held: list[dict[str, Any]] = []
         self.pending: dict[int, dict[str, Any]] = {}  # live events waiting for a gap to close
@@ -103,24 +104,17 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             limit = (
                 BACKFILL_CHUNK if upto is None else min(BACKFILL_CHUNK, upto - 1 - self.last_sent)
             )
-            batch = await database_sync_to_async(selectors.messages_after)(
-                thread=self.thread, since=self.last_sent, limit=limit
-            )
-            if upto is not None:
-                batch = [m for m in batch if m.seq < upto]
+            batch = await database_sync_to_async(self.load_items)(self.last_sent, limit, upto)
             if not batch:
                 return
-            await self.send_messages(
-                [
-                    {
-                        "seq": m.seq,
-                        "json": events.message_payload(m),
-                        "html": events.message_html(m),
-                    }
-                    for m in batch
-                ]
-            )
-            self.last_sent = batch[-1].seq
+            await self.send_messages(batch)
+            self.last_sent = batch[-1]["seq"]
+
+    def load_items(self, since: int, limit: int, upto: int | None) -> list[dict[str, Any]]:
+        """Messages after `since` (and before `upto`), built for this consumer's clients in a
+        worker thread, never on the event loop."""
+        messages = selectors.messages_after(thread=self.thread, since=since, limit=limit)
+        return [self.item_for(m) for m in messages if upto is None or m.seq < upto]
 
     async def feed_messages(self, event: dict[str, Any]) -> None:
         if not self.streaming:
@@ -166,6 +160,9 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
 class ThreadJSONConsumer(ThreadStreamConsumer):
     """`/ws/v1/threads/{id}/?since=<seq>`: every message after seq, then each new one."""
 
+    group_for = staticmethod(events.thread_group)
+    item_for = staticmethod(events.json_item)
+
     async def stream_opened(self) -> None:
         since = self.query_param("since")
         if since is None:
@@ -203,6 +200,9 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
     The page opens the socket and then says where it is with `{"type": "resume", "since": N}`
     (the seq of the newest message in its DOM), so a reconnect fetches exactly what it missed.
     """
+
+    group_for = staticmethod(events.thread_html_group)
+    item_for = staticmethod(events.html_item)
 
     async def stream_opened(self) -> None:
         self.user = self.scope["user"]

@@ -15,11 +15,17 @@ from apps.teams.events import team_group
 if TYPE_CHECKING:
     from apps.threads.models import Delivery, Message, Thread
 
-__all__ = ["team_group", "thread_group"]
+__all__ = ["team_group", "thread_group", "thread_html_group"]
 
 
 def thread_group(thread_id: int) -> str:
+    """API clients (JSON frames)."""
     return f"thread-{thread_id}"
+
+
+def thread_html_group(thread_id: int) -> str:
+    """Browsers on the thread page (HTML fragments)."""
+    return f"thread-{thread_id}.html"
 
 
 def delivery_payload(delivery: Delivery) -> dict[str, Any]:
@@ -69,13 +75,20 @@ def message_html(message: Message) -> str:
     return render_to_string("threads/thread.html#message", {"message": message})
 
 
-def messages_event(messages: list[Message]) -> dict[str, Any]:
+def json_item(message: Message) -> dict[str, Any]:
+    return {"seq": message.seq, "json": message_payload(message)}
+
+
+def html_item(message: Message) -> dict[str, Any]:
+    return {"seq": message.seq, "html": message_html(message)}
+
+
+def messages_event(messages: list[Message], item: Any) -> dict[str, Any]:
+    """One event per batch; `item` is json_item or html_item, for the group it goes to."""
     return {
         "type": "feed.messages",
         "thread": messages[0].thread_id,
-        "messages": [
-            {"seq": m.seq, "json": message_payload(m), "html": message_html(m)} for m in messages
-        ],
+        "messages": [item(m) for m in messages],
     }
 
 

@@ -239,7 +239,13 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
         from apps.runs.services import deliveries_dispatch_on_commit
 
         deliveries_dispatch_on_commit(to_dispatch)
-    broadcast_on_commit(events.thread_group(thread.pk), lambda: events.messages_event(messages))
+    broadcast_on_commit(
+        events.thread_group(thread.pk), lambda: events.messages_event(messages, events.json_item)
+    )
+    broadcast_on_commit(
+        events.thread_html_group(thread.pk),
+        lambda: events.messages_event(messages, events.html_item),
+    )
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
     )
@@ -266,6 +272,13 @@ def _delivery_for(message: Message, item: NewMessage, agent: Agent, hop_limit: i
     )
 
 
+def broadcast_delivery(delivery: Delivery) -> None:
+    """A delivery changed state: tell the thread's API clients and browsers."""
+    thread_id = delivery.message.thread_id
+    for group in (events.thread_group(thread_id), events.thread_html_group(thread_id)):
+        broadcast_on_commit(group, lambda: events.delivery_changed_event(delivery))
+
+
 def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
     """A human lets a held message through to its agent."""
     if delivery.agent.team_id != actor.team_id:
@@ -280,10 +293,7 @@ def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
         if not released:
             raise ServiceError("This message is not held.", code="not_held")
         delivery.held, delivery.reason = False, "Released by a human."
-        broadcast_on_commit(
-            events.thread_group(delivery.message.thread_id),
-            lambda: events.delivery_changed_event(delivery),
-        )
+        broadcast_delivery(delivery)
         from apps.runs.services import deliveries_dispatch_on_commit
 
         deliveries_dispatch_on_commit([delivery.agent_id])

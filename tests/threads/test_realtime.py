@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from apps.agents.models import AgentStatus
 from apps.agents.services import agent_set_status
 from apps.threads import services
-from apps.threads.events import team_group, thread_group
+from apps.threads.events import team_group, thread_group, thread_html_group
 
 pytestmark = pytest.mark.django_db
 
@@ -43,13 +43,14 @@ def test_nothing_is_broadcast_before_commit(
         services.message_post(actor=owner, thread=thread, body="hello")
 
     assert feed() == []
-    assert len(callbacks) == 2  # the thread's feed and the team's dashboard
+    assert len(callbacks) == 3  # the thread's API clients, its browsers, the team's dashboard
 
 
 def test_after_commit_a_batch_is_one_event_with_every_message(
     owner, thread, listen, django_capture_on_commit_callbacks
 ):
     feed = listen(thread_group(thread.pk))
+    page = listen(thread_html_group(thread.pk))
     dashboard = listen(team_group(thread.team_id))
     items = [services.NewMessage(body=f"line {n}", author_user=owner.user) for n in range(3)]
 
@@ -60,7 +61,9 @@ def test_after_commit_a_batch_is_one_event_with_every_message(
     assert event["type"] == "feed.messages"
     assert [m["seq"] for m in event["messages"]] == [1, 2, 3]
     assert [m["json"]["body"] for m in event["messages"]] == ["line 0", "line 1", "line 2"]
-    assert 'id="msg-' in event["messages"][0]["html"]
+    [html] = page()
+    assert [m["seq"] for m in html["messages"]] == [1, 2, 3]
+    assert 'id="msg-' in html["messages"][0]["html"]
     [activity] = dashboard()
     assert (activity["type"], activity["last_seq"]) == ("team.activity", 3)
 
@@ -104,3 +107,17 @@ def test_agent_status_change_reaches_the_team(agent, listen, django_capture_on_c
     assert event["type"] == "team.agent"
     assert event["agent"]["status"] == "running"
     assert f'id="agent-{agent.pk}"' in event["html"]
+
+
+def test_nothing_is_rendered_for_a_group_nobody_is_in(
+    owner, thread, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.threads import events
+
+    rendered = []
+    monkeypatch.setattr(events, "message_html", lambda m: rendered.append(m) or "")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_post(actor=owner, thread=thread, body="nobody is watching")
+
+    assert rendered == []
