@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 
 from apps.agentapi.preamble import instructions_for
 from apps.agentapi.tokens import token_issue
 from apps.agents.services import agent_secret_values
-from apps.runs import services
+from apps.runs import ingest, services
 from apps.runs.harnesses import get_adapter
 from apps.runs.harnesses.base import Adapter, EventKind, McpServer, NormalizedEvent, StdinMode
 from apps.runs.models import Run, RunStatus
@@ -49,34 +49,6 @@ FLUSH_SECONDS = 0.05
 FLUSH_MAX_EVENTS = 200
 POLL_SECONDS = 1.0
 KILL_WAIT_SECONDS = 10.0
-
-
-# SQLite takes one writer at a time, and a writer that finds the database locked retries in
-# sleeps of up to 100 ms (sqlite3_busy_timeout). Executors flushing in the same process queued
-# behind those sleeps: 10 agents × 100 lines/s reached viewers with p99 1.4 s while daphne's
-# CPU was 70% busy (bench/runs.py). They take turns on a lock instead, held from before BEGIN
-# to just after COMMIT (not while the batch is rendered and broadcast).
-_SQLITE_WRITES = threading.Lock()
-
-
-class _WriteTurn:
-    def __init__(self) -> None:
-        from django.db import connection
-
-        self.held = connection.vendor == "sqlite"
-
-    def __enter__(self) -> _WriteTurn:
-        if self.held:
-            _SQLITE_WRITES.acquire()
-        return self
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            _SQLITE_WRITES.release()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def worker_name() -> str:
@@ -122,6 +94,7 @@ class RunExecution:
         self.timed_out = False
         # stdout lines consumed; persisted with each batch so a takeover replays the rest.
         self.lines_read = run.stdout_lines
+        self.last_stored: ingest.Batch | None = None
 
     # -- start ------------------------------------------------------------------------------
 
@@ -332,16 +305,19 @@ class RunExecution:
             self.inbox.put(("eof", None))
 
     def flush(self) -> None:
+        """Hand the batch to this process's writer (group commit); it is stored in order."""
         if self.batch:
-            batch, self.batch = self.batch, []
-            with _WriteTurn() as turn, transaction.atomic():
-                transaction.on_commit(turn.release)  # the first hook: before the broadcasts
-                services.run_ingest(
-                    run=self.run,
-                    events_batch=batch,
-                    secrets=self.secrets,
-                    stdout_lines=self.lines_read,
+            events, self.batch = self.batch, []
+            self.last_stored = ingest.writer.submit(
+                ingest.Batch(
+                    run=self.run, events=events, secrets=self.secrets, stdout_lines=self.lines_read
                 )
+            )
+
+    def stored(self) -> None:
+        """Wait until everything flushed so far is in the database."""
+        if self.last_stored is not None:
+            self.last_stored.wait(timeout=60)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -406,6 +382,11 @@ class RunExecution:
         if self.adapter is not None:
             self.batch.extend(self.adapter.finish(exit_code, stderr_tail))
         self.flush()
+        try:
+            self.stored()
+        except Exception as exc:  # the output could not be stored: say so on the run
+            logger.exception("run %s: storing its last output failed", self.run.pk)
+            error = error or f"ozweb could not store the run's last output: {exc}"
         self.run.refresh_from_db(fields=["error", "usage", "session_id", "result_text"])
         last_turn_ok = self.adapter is not None and self.adapter_succeeded()
         if self.cancelled:
