@@ -365,3 +365,54 @@ def _tool_result(request: RecordedRequest) -> dict[str, Any]:
     content = request.body["messages"][-1]["content"]
     blocks = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
     return blocks[-1] if blocks else {}
+
+
+QUIET_CHILD = (
+    "python3 -u -c 'import json, sys\n"
+    "sys.stdin.readline()\n"
+    'print(json.dumps({"type": "result", "text": "the answer is forty-two"}))\''
+)
+
+
+@live
+def test_claude_delegates_and_the_childs_result_comes_back_without_the_child_reporting(
+    ozweb, model_server
+):
+    ozweb.agent(
+        handle="claude",
+        harness="claude",
+        model="claude-fake",
+        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+        secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"},
+    )
+    ozweb.agent(handle="quiet", harness="command", command=QUIET_CHILD)
+    model_server.queue(
+        Reply.tool_call("mcp__ozweb__delegate", {"to": "quiet", "goal": "compute the answer"})
+    )
+    thread = ozweb.thread("mcp-delegate")
+
+    ozweb.say(thread, "@claude find the answer, ask quiet")
+
+    parent = ozweb.finished_run(thread, "claude")
+    assert parent["status"] == "succeeded", (parent, ozweb.daphne.log())
+    child = ozweb.finished_run(thread, "quiet")
+    assert child["status"] == "succeeded" and child["parent"] == parent["id"], child
+    # The child called no tool; ozweb posted its result back to claude, which was woken with it.
+    child_events = ozweb.get(f"/runs/{child['id']}/events/")
+    assert not any(e["kind"] == "tool_call" for e in child_events)
+    result = next(
+        m for m in ozweb.messages(thread) if m["data"].get("delegation_result") == child["id"]
+    )
+    assert "forty-two" in result["body"]
+    assert [d["handle"] for d in result["deliveries"]] == ["claude"]
+
+    def woken() -> dict[str, Any] | None:
+        runs = [r for r in ozweb.runs(thread) if r["agent_handle"] == "claude"]
+        later = [r for r in runs if r["id"] != parent["id"] and r["status"] in FINISHED]
+        return later[0] if later else None
+
+    follow_up = wait_for(woken, RUN_TIMEOUT, "claude woken with the result", ozweb.daphne.log)
+    assert follow_up["status"] == "succeeded", follow_up
+    assert "forty-two" in follow_up["prompt"]
+    assert follow_up["session_id"] == parent["session_id"], "it resumed its own session"
+    assert any("forty-two" in r.text() for r in model_server.main_requests(ANTHROPIC))
