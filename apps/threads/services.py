@@ -232,13 +232,9 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     for message in messages:
         message.thread = thread
         message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
-    to_dispatch = [
-        d.agent_id for d in deliveries if d.state == DeliveryState.PENDING and not d.held
-    ]
-    if to_dispatch:
-        from apps.runs.services import deliveries_dispatch_on_commit
-
-        deliveries_dispatch_on_commit(to_dispatch)
+    waiting = [d for d in deliveries if d.state == DeliveryState.PENDING and not d.held]
+    if waiting:
+        _hand_over_on_commit(thread, waiting)
     broadcast_on_commit(
         events.thread_group(thread.pk), lambda: events.messages_event(messages, events.json_item)
     )
@@ -250,6 +246,28 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
         events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
     )
     return messages
+
+
+def _hand_over_on_commit(thread: Thread, deliveries: list[Delivery]) -> None:
+    """After commit, get each message to its agent: a recipient with a live run in this thread
+    is woken to take it (one indexed query here, no second transaction); any other is
+    dispatched, which may start a run."""
+    from apps.runs import wakeup
+    from apps.runs.models import Run
+    from apps.runs.services import deliveries_dispatch_on_commit
+
+    plain = {d.agent_id for d in deliveries if d.parent_run_id is None}
+    live = dict(
+        Run.objects.filter(thread=thread, agent_id__in=plain)
+        .active()
+        .order_by("id")
+        .values_list("agent_id", "pk")
+    )
+    for run_id in dict.fromkeys(live.values()):
+        transaction.on_commit(lambda run_id=run_id: wakeup.wake_run(run_id))
+    deliveries_dispatch_on_commit(
+        d.agent_id for d in deliveries if d.parent_run_id is not None or d.agent_id not in live
+    )
 
 
 def _delivery_for(message: Message, item: NewMessage, agent: Agent, hop_limit: int) -> Delivery:
