@@ -210,13 +210,19 @@ def prompt_from_deliveries(deliveries: list[Delivery]) -> str:
 
 def deliveries_take(*, run: Run) -> list[Delivery]:
     """Pending messages for this run's agent in its thread, marked delivered to this run."""
+    pending = (
+        Delivery.objects.filter(agent_id=run.agent_id, message__thread_id=run.thread_id)
+        .filter(state=DeliveryState.PENDING, held=False)
+        .filter(Q(parent_run__isnull=True) | Q(run=run))
+        .filter(Q(run__isnull=True) | Q(run=run))
+    )
+    # Executors look often; a plain read first keeps them from taking the write lock (SQLite
+    # takes it at BEGIN) when there is nothing to take.
+    if not pending.exists():
+        return []
     with transaction.atomic():
         taken = list(
-            Delivery.objects.select_for_update(of=("self",))
-            .filter(agent_id=run.agent_id, message__thread_id=run.thread_id)
-            .filter(state=DeliveryState.PENDING, held=False)
-            .filter(Q(parent_run__isnull=True) | Q(run=run))
-            .filter(Q(run__isnull=True) | Q(run=run))
+            pending.select_for_update(of=("self",))
             .select_related("message__thread", "message__author_user", "message__author_agent")
             .order_by("id")
         )
