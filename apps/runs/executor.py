@@ -264,6 +264,9 @@ class RunExecution:
             if kind == "line":
                 self.lines_read += 1
                 events = self.adapter.parse_line(payload)  # type: ignore[union-attr]
+                for data in self.adapter.take_outgoing():  # type: ignore[union-attr]
+                    with contextlib.suppress(OSError):
+                        self.process.write(data)
                 self.batch.extend(events)
                 if events and flush_at is None:
                     # Sparse output goes out at once; a burst is flushed every FLUSH_SECONDS.

@@ -8,6 +8,7 @@ Without the CLIs these tests skip, except under CI=true, where a missing CLI is 
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,19 +61,37 @@ def run_cli(harness: str, tmp_path: Path, agent_env: dict[str, str], mcp_url: st
         **invocation.env,
     }
     streaming = invocation.stdin_mode == StdinMode.STREAM
-    process = subprocess.run(  # noqa: S603 -- the pinned CLI
+    process = subprocess.Popen(  # noqa: S603 -- the pinned CLI
         [str(binary), *invocation.argv[1:]],
         cwd=workspace,
         env=env,
-        input=invocation.stdin if streaming else None,
-        stdin=None if streaming else subprocess.DEVNULL,
-        capture_output=True,
-        timeout=90,
+        stdin=subprocess.PIPE if streaming else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True)
+    reader.start()
+    killer = threading.Timer(90, process.kill)
+    killer.start()
+    if streaming:
+        process.stdin.write(invocation.stdin)
+        process.stdin.flush()
     events = []
-    for line in process.stdout.decode(errors="replace").splitlines():
-        events += adapter.parse_line(line)
-    stderr = process.stderr.decode(errors="replace")
+    # Interactive like the executor: answer the adapter's handshake, end after the turn.
+    for raw in process.stdout:
+        new = adapter.parse_line(raw.decode(errors="replace"))
+        events += new
+        if streaming and not process.stdin.closed:
+            for data in adapter.take_outgoing():
+                process.stdin.write(data)
+                process.stdin.flush()
+            if any(e.kind == EventKind.TURN_FINISHED for e in new):
+                process.stdin.close()
+    process.wait(timeout=30)
+    killer.cancel()
+    reader.join(timeout=5)
+    stderr = b"".join(errors).decode(errors="replace")
     events += adapter.finish(process.returncode, stderr[-2000:])
     return events, process.returncode, stderr
 

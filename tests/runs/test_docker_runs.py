@@ -156,11 +156,11 @@ def test_the_example_shell_agent_runs_in_the_image(owner, thread, command_agent)
     assert result.body.split() == ["1000", "/workspace"]
 
 
-def test_a_reply_to_codex_waits_for_the_turn_to_end_then_resumes_its_session(
+def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
     owner, thread, model_server, background
 ):
-    """Codex takes no input mid-run: the reply is queued and becomes the next turn."""
-    model_server.queue(Reply.shell("sleep 2; echo done"))
+    """Codex runs as `codex app-server`: a reply mid-turn is a `turn/steer`."""
+    model_server.queue(Reply.shell("sleep 3; echo done"))
     agent = AgentFactory(
         team=thread.team,
         handle="codex",
@@ -168,26 +168,46 @@ def test_a_reply_to_codex_waits_for_the_turn_to_end_then_resumes_its_session(
         model="gpt-fake",
         environment={"OPENAI_BASE_URL": model_server.openai_url, "OPENAI_API_KEY": "sk-fake"},
     )
-    first = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
-    background.execute(first.pk)
+    run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
+    background.execute(run.pk)
     wait_for(
-        lambda: Message.objects.filter(run=first, kind=MessageKind.TOOL_CALL).exists(),
+        lambda: Message.objects.filter(run=run, kind=MessageKind.TOOL_CALL).exists(),
         timeout=60,
         what="the tool call",
     )
-    reply = services.run_send_message(actor=owner, run=first, body="QUEUED: and then list files")
-    assert reply.deliveries.get().state == "pending"
+
+    reply = services.run_send_message(actor=owner, run=run, body="STEER: and then list files")
     background.join(timeout=90)
 
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    requests = model_server.main_requests(RESPONSES)
+    assert "STEER: and then list files" not in requests[0].text()
+    assert "STEER: and then list files" in requests[1].text()
+    assert reply.deliveries.get().state == "delivered"
+    assert Run.objects.filter(agent=agent).count() == 1, "taken mid-run: no follow-up run"
+
+
+def test_a_follow_up_to_codex_resumes_its_thread(owner, thread, model_server):
+    agent = AgentFactory(
+        team=thread.team,
+        handle="codex",
+        harness=Harness.CODEX,
+        model="gpt-fake",
+        environment={"OPENAI_BASE_URL": model_server.openai_url, "OPENAI_API_KEY": "sk-fake"},
+    )
+    first = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
+    execute_run(first.pk)
     first.refresh_from_db()
     assert first.status == RunStatus.SUCCEEDED, (first.error, first.stderr_tail)
+
+    services.run_send_message(actor=owner, run=first, body="FOLLOW-UP: and then list files")
     follow_up = Run.objects.exclude(pk=first.pk).get(agent=agent)
-    assert follow_up.resumes == first and "QUEUED: and then list files" in follow_up.prompt
+    assert follow_up.resumes == first
     execute_run(follow_up.pk)
     follow_up.refresh_from_db()
     assert follow_up.status == RunStatus.SUCCEEDED, (follow_up.error, follow_up.stderr_tail)
     assert follow_up.session_id == first.session_id
-    requests = model_server.main_requests(RESPONSES)
-    assert "QUEUED: and then list files" in requests[-2].text()
-    assert "Run the slow command" in requests[-2].text(), "the resumed turn keeps its history"
-    assert reply.deliveries.get().state == "delivered"
+    last = model_server.main_requests(RESPONSES)[-2]
+    assert "FOLLOW-UP: and then list files" in last.text()
+    assert "Run the echo command" in last.text(), "the resumed thread keeps its history"

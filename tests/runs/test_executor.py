@@ -210,3 +210,44 @@ def test_a_run_whose_worker_died_is_failed_by_the_reconciler(thread, command_age
     run.refresh_from_db()
     assert counts["failed"] == 1
     assert run.status == RunStatus.FAILED and "worker" in run.error
+
+
+def test_a_harness_without_mid_run_input_gets_the_reply_as_its_next_turn(
+    owner, thread, command_agent, program, background, monkeypatch
+):
+    """Gemini and opencode take no input mid-run: the reply waits, then a resumed run takes it."""
+    from apps.runs.harnesses.base import Capabilities
+    from apps.runs.harnesses.command import CommandAdapter
+
+    monkeypatch.setattr(
+        CommandAdapter,
+        "capabilities",
+        Capabilities(mid_run_input=False, resume=True, usage=True, cost=True),
+    )
+    command = program(
+        """
+        import json, sys, time
+        line = sys.stdin.readline()
+        print(json.dumps({"type": "session", "id": "s-1"}), flush=True)
+        time.sleep(1.5)
+        done = "did: " + json.loads(line)["text"][-20:]
+        print(json.dumps({"type": "result", "text": done}), flush=True)
+        """
+    )
+    agent = command_agent(command)
+    first = services.run_create(agent=agent, prompt="first job", thread=thread)
+    background.execute(first.pk)
+    wait_for(lambda: run_status(first.pk) == RunStatus.RUNNING, what="running")
+
+    reply = services.run_send_message(actor=owner, run=first, body="second job")
+    assert reply.deliveries.get().state == DeliveryState.PENDING
+    background.join()
+
+    follow_up = wait_for(
+        lambda: Run.objects.exclude(pk=first.pk).filter(agent=agent).first(), what="a follow-up"
+    )
+    assert follow_up.resumes_id == first.pk and "second job" in follow_up.prompt
+    execute_run(follow_up.pk)
+    follow_up.refresh_from_db()
+    assert follow_up.status == RunStatus.SUCCEEDED and follow_up.result_text.endswith("second job")
+    assert reply.deliveries.get().state == DeliveryState.DELIVERED

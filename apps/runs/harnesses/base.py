@@ -260,6 +260,11 @@ class Adapter:
 
     # -- steering -----------------------------------------------------------------------
 
+    def take_outgoing(self) -> list[bytes]:
+        """Bytes the adapter must write to stdin now, in reply to what it just parsed (a
+        JSON-RPC handshake's next request); the executor writes them after each line."""
+        return []
+
     def encode_user_message(self, text: str) -> bytes | None:
         """Bytes to write to stdin to deliver `text` mid-run, or None if unsupported."""
         return None

@@ -1,10 +1,11 @@
-"""OpenAI Codex CLI (`codex exec --json`). HARNESSES.md §2.
+"""OpenAI Codex CLI, driven as `codex app-server` (JSON-RPC over stdio). HARNESSES.md §2.
 
-Only `codex exec` is launched: one process per turn, the prompt in argv, stdin closed.
-Follow-ups run `codex exec … resume <thread_id> <prompt>`. Steering a running turn would need
-`codex app-server` (`turn/steer`), which this adapter does not drive (it needs a JSON-RPC
-handshake), so `mid_run_input` is False and human messages wait for the next turn. The parser
-does read app-server notifications too, for when that client exists.
+The adapter runs the handshake itself: `initialize`, `initialized`, then `thread/start` (or
+`thread/resume` with the session to continue); when the thread's id comes back it starts the
+turn with the prompt. A message written while a turn runs is a `turn/steer` (it reaches the
+model on its next request, inside the same turn); one written between turns starts the next
+turn in the same process. Closing stdin ends the process. The parser also reads
+`codex exec --json` output (the captured samples, and scripts that run codex that way).
 
 Codex 0.169 ignores `OPENAI_BASE_URL`; when the agent environment sets it, the adapter writes a
 custom model provider into `~/.codex/config.toml` instead (§2.4). An MCP server goes in the same
@@ -27,6 +28,7 @@ from .base import (
     Invocation,
     McpServer,
     NormalizedEvent,
+    StdinMode,
     ToolKind,
     http_status_in,
     shell_script_of,
@@ -51,9 +53,13 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
+def _line(message: dict[str, Any]) -> bytes:
+    return (json.dumps(message, ensure_ascii=False) + "\n").encode()
+
+
 class CodexAdapter(Adapter):
     name = "codex"
-    capabilities = Capabilities(mid_run_input=False, resume=True, usage=True, cost=False)
+    capabilities = Capabilities(mid_run_input=True, resume=True, usage=True, cost=False)
 
     provider_id = "ozweb"
 
@@ -64,6 +70,14 @@ class CodexAdapter(Adapter):
         self._pending_error: str | None = None
         self._user_messages_seen = 0
         self._app_usage: dict[str, Any] = {}
+        # The JSON-RPC client side of app-server.
+        self._next_id = 0
+        self._outgoing: list[bytes] = []
+        self._requests: dict[int, str] = {}  # id → method, for the answers
+        self._queued_inputs: list[str] = []  # prompts waiting for the thread id
+        self._turn_id: str | None = None
+        self._turn_running = False
+        self._thread_params: dict[str, Any] = {}
 
     def build_invocation(
         self,
@@ -77,23 +91,116 @@ class CodexAdapter(Adapter):
         home: str | None = None,
     ) -> Invocation:
         env = env or {}
-        argv = [
-            "codex",
-            "exec",
-            "--json",
-            "--skip-git-repo-check",
-            "--dangerously-bypass-approvals-and-sandbox",
+        self._thread_params = {
+            "approvalPolicy": "never",
+            "sandbox": "danger-full-access",
+            **({"model": model} if model else {}),
+            **({"cwd": env["OZWEB_WORKSPACE"]} if env.get("OZWEB_WORKSPACE") else {}),
+        }
+        handshake = [
+            self._request("initialize", {"clientInfo": {"name": "ozweb", "version": "1"}}),
+            self._notify("initialized"),
         ]
-        if model:
-            argv += ["-m", model]
         if session_id:
-            argv += ["resume", session_id]
             self._resuming = True
-        argv.append(prompt)
+            handshake.append(
+                self._request("thread/resume", {"threadId": session_id, **self._thread_params})
+            )
+        else:
+            handshake.append(self._request("thread/start", self._thread_params))
+        self._queued_inputs.append(prompt)
         home_files = {".codex/config.toml": self.config_toml(model=model, env=env, mcp=mcp)}
         if instructions:
             home_files[".codex/AGENTS.md"] = instructions  # global instructions file
-        return Invocation(argv=argv, home_files=home_files)
+        return Invocation(
+            argv=["codex", "app-server"],
+            home_files=home_files,
+            stdin_mode=StdinMode.STREAM,
+            stdin=b"".join(handshake),
+        )
+
+    # -- the JSON-RPC client ------------------------------------------------------------
+
+    def _request(self, method: str, params: dict[str, Any]) -> bytes:
+        self._next_id += 1
+        self._requests[self._next_id] = method
+        return _line({"id": self._next_id, "method": method, "params": params})
+
+    def _notify(self, method: str) -> bytes:
+        return _line({"method": method})
+
+    def take_outgoing(self) -> list[bytes]:
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def encode_user_message(self, text: str) -> bytes | None:
+        if self.session_id is None:  # the thread is not there yet: start with it
+            self._queued_inputs.append(text)
+            return b""
+        if self._turn_running and self._turn_id:
+            return self._request(
+                "turn/steer",
+                {
+                    "threadId": self.session_id,
+                    "expectedTurnId": self._turn_id,
+                    "input": [{"type": "text", "text": text}],
+                },
+            )
+        return self._start_turn(text)
+
+    def interrupt_message(self) -> bytes | None:
+        if not (self._turn_running and self._turn_id and self.session_id):
+            return None
+        return self._request(
+            "turn/interrupt", {"threadId": self.session_id, "turnId": self._turn_id}
+        )
+
+    def _start_turn(self, text: str) -> bytes:
+        self._turn_running = True
+        self.turn_open = True
+        return self._request(
+            "turn/start",
+            {"threadId": self.session_id, "input": [{"type": "text", "text": text}]},
+        )
+
+    def _answer(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        """A response to one of our requests."""
+        method = self._requests.pop(obj.get("id"), None) if isinstance(obj.get("id"), int) else None
+        if "error" in obj:
+            message = text_of((obj.get("error") or {}).get("message")) or str(obj.get("error"))
+            fatal = method in ("initialize", "thread/start", "thread/resume", "turn/start")
+            events = [
+                self.event(
+                    EventKind.ERROR,
+                    {"message": f"{method or 'request'}: {message}", "http_status": None,
+                     "fatal": fatal},
+                    raw=obj,
+                )
+            ]  # fmt: skip
+            if fatal:  # nothing will run: end the turn so the run ends
+                self._turn_running = False
+                events.append(self.turn_finished("error", result_text="", raw=obj))
+            return events
+        result = obj.get("result") or {}
+        if method in ("thread/start", "thread/resume"):
+            thread = result.get("thread") or {}
+            self.remember_session(thread.get("id"))
+            events = [
+                self.event(
+                    EventKind.SESSION_STARTED,
+                    {"model": result.get("model"), "cwd": result.get("cwd"), "tools": [],
+                     "resumed": self._resuming},
+                    raw=obj,
+                )
+            ]  # fmt: skip
+            if self._queued_inputs:
+                first, *rest = self._queued_inputs
+                self._queued_inputs = []
+                self._outgoing.append(self._start_turn("\n\n".join([first, *rest])))
+            return events
+        if method == "turn/start":
+            self._turn_id = (result.get("turn") or {}).get("id") or self._turn_id
+        return []
 
     def config_toml(
         self, *, model: str, env: Mapping[str, str], mcp: McpServer | None = None
@@ -132,7 +239,9 @@ class CodexAdapter(Adapter):
     # -- parsing ------------------------------------------------------------------------
 
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        if "method" in obj or ("id" in obj and "type" not in obj):
+        if "id" in obj and "method" not in obj and "type" not in obj:
+            return self._answer(obj)
+        if "method" in obj:
             return self._app_server(obj)
         match obj.get("type"):
             case "thread.started":
@@ -292,13 +401,44 @@ class CodexAdapter(Adapter):
         item = params.get("item") or {}
         match obj.get("method"):
             case "thread/started":
+                if self.session_id is not None:
+                    return []  # already announced by the thread/start answer
                 self.remember_session((params.get("thread") or {}).get("id"))
                 data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
                 return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
             case "turn/started":
                 self.turn_open = True
+                self._turn_running = True
+                self._turn_id = (params.get("turn") or {}).get("id") or self._turn_id
                 self._last_agent_text = ""
                 return []
+            case "item/started" if item.get("type") == "mcpToolCall":
+                name = f"mcp__{item.get('server', '')}__{item.get('tool', '')}"
+                return [
+                    self.tool_call(
+                        call_id=item.get("id", ""),
+                        name=name,
+                        input=item.get("arguments") or {},
+                        kind=ToolKind.MCP,
+                        command=None,
+                        raw=obj,
+                    )
+                ]
+            case "item/completed" if item.get("type") == "mcpToolCall":
+                error = item.get("error")
+                output = text_of(error.get("message") if isinstance(error, dict) else error)
+                if not error:
+                    result = item.get("result") or {}
+                    output = text_of(result.get("content") if isinstance(result, dict) else result)
+                return [
+                    self.tool_result(
+                        call_id=item.get("id", ""),
+                        status="error" if error else "success",
+                        output=output,
+                        exit_code=None,
+                        raw=obj,
+                    )
+                ]
             case "item/started" if item.get("type") == "userMessage":
                 source = "steer" if self._user_messages_seen else "initial"
                 self._user_messages_seen += 1
@@ -343,6 +483,7 @@ class CodexAdapter(Adapter):
                 self._app_usage = (params.get("tokenUsage") or {}).get("total") or {}
                 return []
             case "turn/completed":
+                self._turn_running = False
                 return self._app_turn_completed(obj, params.get("turn") or {})
             case "warning" | "configWarning":
                 message = params.get("message") or params.get("summary") or ""
