@@ -98,8 +98,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI every request runs in a fresh thread, and Django's connections are per thread:
+    # without a pool each request would open (and fork) a new PostgreSQL connection.
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": env.int("OZWEB_DB_POOL_MIN", default=2),
+            "max_size": env.int("OZWEB_DB_POOL_MAX", default=30),
+            "timeout": 10,
+        },
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # pubsub (default): a broadcast crosses Redis once per process and fans out in-process, so
