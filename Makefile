@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where agents in sandboxes reach this server's agent API.
+OZWEB_AGENT_API_URL ?= http://$(HOST):$(PORT)
+export OZWEB_AGENT_API_URL
 
 .PHONY: run test lint bench
 
@@ -15,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 
 # Embedded default: SQLite, in-process channel layer and worker, Docker if reachable.
 run: $(VENV)/.installed
+	@# With a reachable engine, runs need the harness image: built once offline, then cached.
+	@if docker info >/dev/null 2>&1; then $(BIN)/python manage.py build_harness_image \
+	  || echo "The harness image could not be built; runs in Docker fail until it is."; fi
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 	$(BIN)/daphne -b $(HOST) -p $(PORT) ozweb.asgi:application

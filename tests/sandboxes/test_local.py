@@ -89,8 +89,11 @@ def test_an_unknown_kind_is_an_error(settings):
         get_sandbox()
 
 
-def test_sandbox_network(monkeypatch):
+def test_sandbox_network(monkeypatch, settings):
     monkeypatch.delenv("OZWEB_SANDBOX_NETWORK", raising=False)
-    assert sandbox_network() is None
-    monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")
-    assert sandbox_network() == "host"
+    settings.OZWEB_AGENT_API_URL = "https://ozweb.example.com"
+    assert sandbox_network() is None  # the engine's default network
+    settings.OZWEB_AGENT_API_URL = "http://127.0.0.1:8000"
+    assert sandbox_network() == "host"  # the only way to reach a loopback agent API
+    monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "isolated-net")
+    assert sandbox_network() == "isolated-net"

@@ -49,6 +49,19 @@ def get_sandbox() -> Sandbox:
 
 
 def sandbox_network() -> str | None:
-    """The network sandboxes use: "host" when OZWEB_SANDBOX_NETWORK=host (tests), else the
-    engine's default."""
-    return "host" if os.environ.get("OZWEB_SANDBOX_NETWORK", "").strip() == "host" else None
+    """The network sandboxes use.
+
+    OZWEB_SANDBOX_NETWORK names it (``host`` in tests). Unset, a container gets the host's
+    network only when ozweb's agent API is on a loopback address (OZWEB_AGENT_API_URL, the
+    embedded default), since that is the only way code in it can reach the API; otherwise the
+    engine's default network.
+    """
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    named = os.environ.get("OZWEB_SANDBOX_NETWORK", "").strip()
+    if named:
+        return named
+    host = urlsplit(settings.OZWEB_AGENT_API_URL).hostname or ""
+    return "host" if host in ("127.0.0.1", "localhost", "::1") else None
