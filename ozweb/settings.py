@@ -11,7 +11,8 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Local state of an embedded install: SQLite file, generated key, media, demo login.
 VAR_DIR = Path(env.str("OZWEB_VAR_DIR", default=str(BASE_DIR / "var")))

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.servers import ROOT, base_env, free_port
+from tests.e2e.servers import ROOT, Daphne, base_env, free_port, manage
 
 
 def test_make_run_serves_the_seeded_demo_and_prints_the_login(tmp_path: Path) -> None:
@@ -46,6 +46,25 @@ def test_make_run_serves_the_seeded_demo_and_prints_the_login(tmp_path: Path) ->
         dashboard = opener.open(request, timeout=5).read().decode()
         for expected in ("Demo", "#general", "@coder", "@shell", "@reviewer", "Welcome to"):
             assert expected in dashboard
+
+        # The demo's model-free agent does real work (in Docker when an engine answers).
+        token = manage(env, "create_api_user", login[0], "--team", "Demo").strip().split()[-1]
+        server = Daphne(env, port=port)
+        general = server.get_json("/api/v1/teams/1/threads/", token=token)["results"][-1]
+        server.post_json(
+            f"/api/v1/threads/{general['id']}/messages/",
+            {"body": "@shell `echo demo-works`"},
+            token,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = server.get_json("/api/v1/runs/", token=token)["results"]
+            if runs and runs[0]["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.3)
+        assert runs[0]["status"] == "succeeded", runs[0]
+        bodies = server.get_json(f"/api/v1/threads/{general['id']}/messages/", token=token)
+        assert any(m["body"].strip() == "demo-works" for m in bodies["results"])
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)

@@ -29,14 +29,14 @@ DEMO_AGENTS = [
         "handle": "shell",
         "display_name": "Shell runner",
         "harness": "command",
-        "command": "python3 examples/agents/shell_agent.py",
+        "command": "python3 -u $OZWEB_AGENTS_DIR/shell_agent.py",
         "instructions": "Runs the shell command it is asked for and reports the output.",
     },
     {
         "handle": "reviewer",
         "display_name": "Reviewer",
         "harness": "command",
-        "command": "python3 examples/agents/review_agent.py",
+        "command": "python3 -u $OZWEB_AGENTS_DIR/review_agent.py",
         "instructions": "Reviews the workspace and reports findings as Markdown.",
     },
 ]
