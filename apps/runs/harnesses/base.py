@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -190,8 +191,8 @@ def truncate(text: str, limit: int = MAX_TOOL_OUTPUT_CHARS) -> str:
     return text[:limit] + f"\n… [{len(text) - limit} more characters]"
 
 
-class Adapter:
-    """Base class. Subclasses set `name`/`capabilities` and implement the hooks below."""
+class Adapter(ABC):
+    """Base class. Subclasses set `name`/`capabilities` and implement the abstract hooks."""
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
@@ -204,6 +205,7 @@ class Adapter:
 
     # -- starting -----------------------------------------------------------------------
 
+    @abstractmethod
     def build_invocation(
         self,
         *,
@@ -219,7 +221,7 @@ class Adapter:
         (API keys, base URLs) that the adapter may translate into harness config; `mcp` is a
         server the harness should connect to (written into its native config); `home` is the
         absolute $HOME the process will see, for config paths passed in argv."""
-        raise NotImplementedError
+        ...
 
     # -- reading ------------------------------------------------------------------------
 
@@ -245,8 +247,9 @@ class Adapter:
                 )
             ]
 
+    @abstractmethod
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        raise NotImplementedError
+        """Normalize one JSON object from stdout (may keep state)."""
 
     def parse_text_line(self, text: str) -> list[NormalizedEvent]:
         """A stdout line that is not a JSON object."""
