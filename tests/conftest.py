@@ -262,3 +262,13 @@ def docker_sandbox(harness_image: str, settings, monkeypatch) -> None:
     settings.OZWEB_SANDBOX = "docker"
     settings.OZWEB_HARNESS_IMAGE = harness_image
     monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """No connection pool in the test process: pooled connections outlive the test database's
+    teardown and keep it in use, so it could not be dropped. (Servers the e2e tests start keep
+    their pool, so it is exercised there.)"""
+    from django.db import connections
+
+    connections["default"].settings_dict.get("OPTIONS", {}).pop("pool", None)
