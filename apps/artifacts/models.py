@@ -38,6 +38,11 @@ class Artifact(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("artifact-detail", args=[self.pk])
+
 
 def version_path(version: ArtifactVersion, filename: str) -> str:
     # Content-addressed inside the team: identical content is stored once per hash.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
@@ -8,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.artifacts import selectors, services
-from apps.artifacts.forms import MemoryDeleteForm, MemoryNoteForm
+from apps.artifacts.forms import ArtifactForm, MemoryDeleteForm, MemoryNoteForm
 from apps.artifacts.models import Artifact
 from apps.artifacts.previews import version_preview
 from apps.core.errors import NotFound, PermissionDenied, ServiceError
@@ -31,11 +33,20 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 @login_required
-@require_GET
 def artifact_list(request: HttpRequest, team_id: int) -> HttpResponse:
     membership = membership_or_404(request, team_id)
     thread_id = _int_or_none(request.GET.get("thread"))
     threads = list(thread_list(team=membership.team, user=request.user))
+    form = ArtifactForm(request.POST or None, request.FILES or None)
+    form.fields["thread"].choices = [("", "no thread")] + [(t.pk, t.label) for t in threads]
+    if request.method == "POST":
+        if not membership.has_role(Role.MEMBER):
+            raise Forbidden("Viewers cannot add artifacts.")
+        if form.is_valid():
+            version = _put_from_form(membership, form, threads)
+            if version is not None:
+                messages.success(request, f"Stored {version.artifact.name} v{version.version}.")
+                return redirect(f"{version.artifact.get_absolute_url()}?v={version.version}")
     return render(
         request,
         "artifacts/artifact_list.html",
@@ -45,8 +56,30 @@ def artifact_list(request: HttpRequest, team_id: int) -> HttpResponse:
             "artifacts": selectors.artifact_list(team=membership.team, thread_id=thread_id),
             "threads": threads,
             "thread": next((t for t in threads if t.pk == thread_id), None),
+            "form": form,
         },
     )
+
+
+def _put_from_form(membership: Membership, form: ArtifactForm, threads: list) -> Any:
+    data = form.cleaned_data
+    upload = data.get("file")
+    try:
+        if upload is not None:
+            services.artifact_check_size(upload.size)  # before reading it
+        content = upload.read() if upload is not None else data.get("text") or ""
+        return services.artifact_put_as_human(
+            actor=membership,
+            name=data["name"],
+            content=content,
+            kind=data["kind"],
+            media_type=(upload.content_type or "") if upload is not None else "",
+            url=data.get("url") or "",
+            thread=next((t for t in threads if t.pk == data.get("thread")), None),
+        )
+    except ServiceError as exc:
+        add_service_error(form, exc)
+        return None
 
 
 @login_required
