@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 
 from apps.runs import services
 from apps.runs.harnesses.base import NormalizedEvent
@@ -73,6 +73,8 @@ class IngestWriter:
                 self._store(batches)
             except Exception:
                 logger.exception("storing run output failed")
+            if self._queue.empty():
+                connections.close_all()  # idle: hold no connection (a pool gets it back)
 
     def _store(self, batches: list[Batch]) -> None:
         try:
