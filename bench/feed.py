@@ -403,6 +403,61 @@ class Result:
         )
 
 
+def source_tree(ref: str, tmp: Path) -> Path:
+    """The code to run: the working tree, or a `git archive` of `ref` unpacked under `tmp`.
+
+    Other people edit the working tree while a benchmark runs; a ref gives a consistent tree,
+    and two refs can be compared on the same machine minutes apart.
+    """
+    if ref == "worktree":
+        return ROOT
+    dest = tmp / "src"
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref],
+        cwd=ROOT, capture_output=True, check=True, timeout=60,
+    )  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
+    return dest
+
+
+def server_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """A fresh ozweb's environment: none of the caller's ozweb settings, state under `tmp`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OZWEB_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="ozweb.settings",
+        OZWEB_SECRET_KEY=secrets.token_urlsafe(40),
+        OZWEB_DEBUG="0",
+        OZWEB_LOG_LEVEL="WARNING",
+        OZWEB_VAR_DIR=str(tmp / "var"),
+        OZWEB_MEDIA_ROOT=str(tmp / "media"),
+        REDIS_URL="",  # explicit: settings read a .env without overwriting
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(settings)
+    return env
+
+
+def run_each(
+    items: list[str], run_one: Any, report: Any, args: Any, passed: Any = lambda r: r.passed
+) -> int:
+    """Measure each item (Ctrl-C and SIGTERM clean up), print the report, exit 0 on PASS."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    results = []
+    try:
+        for item in items:
+            results.append(run_one(item, args))
+    except KeyboardInterrupt:
+        log("interrupted; cleaned up")
+        return 130
+    print(report(results, args))
+    return 0 if all(passed(r) for r in results) else 1
+
+
 class Stack:
     """Everything started for one layer; `close()` undoes it all and is idempotent."""
 
@@ -414,36 +469,11 @@ class Stack:
         self.redis_prefix: str | None = None
         self.redis_url: str | None = None
         self.port = free_port()
-        self.src = self._source()
+        self.src = source_tree(self.args.source, self.tmp)
         self.env = self._env()
 
-    def _source(self) -> Path:
-        """The code to run: the working tree, or a `git archive` of --source <ref>.
-
-        Other people edit the working tree while this runs; a ref gives a consistent tree.
-        """
-        if self.args.source == "worktree":
-            return ROOT
-        dest = self.tmp / "src"
-        dest.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", self.args.source],
-            cwd=ROOT, capture_output=True, check=True, timeout=60,
-        )  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
-        return dest
-
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OZWEB_", "DJANGO_"))}
-        env.update(
-            DJANGO_SETTINGS_MODULE="ozweb.settings",
-            OZWEB_SECRET_KEY=secrets.token_urlsafe(40),
-            OZWEB_DEBUG="0",
-            OZWEB_LOG_LEVEL="WARNING",
-            OZWEB_MEDIA_ROOT=str(self.tmp / "media"),
-            REDIS_URL="",  # explicit: settings read a .env without overwriting
-            PYTHONUNBUFFERED="1",
-        )
+        env = server_env(self.tmp)
         use_pg = self.layer == "redis" and self.args.redis_db_engine == "postgres"
         if use_pg:
             self.pg_db = f"ozweb_bench_{os.getpid()}"
@@ -907,19 +937,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.keep = True
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    results = []
-    try:
-        for layer in layers:
-            results.append(run_layer(layer, args))
-    except KeyboardInterrupt:
-        log("interrupted; cleaned up")
-        return 130
-    print(report(results, args))
-    return 0 if all(r.passed for r in results) else 1
+    return run_each(layers, run_layer, report, args)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -78,6 +77,7 @@ from feed import (  # noqa: E402 -- bench/ is not a package; the helpers are sha
     Api,
     CpuWatch,
     percentile,
+    run_each,
     wait_for_quiet,
 )
 from runs import Stack, machine_line  # noqa: E402
@@ -735,19 +735,7 @@ def main(argv: list[str] | None = None) -> int:
                 "no ozweb-harness:local image: .venv/bin/python manage.py build_harness_image"
             )
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    results = []
-    try:
-        for sandbox in sandboxes:
-            results.append(run_sandbox(sandbox, args))
-    except KeyboardInterrupt:
-        log("interrupted; cleaned up")
-        return 130
-    print(report(results, args))
-    return 0 if all(r.passed for r in results) else 1
+    return run_each(sandboxes, run_sandbox, report, args)
 
 
 if __name__ == "__main__":

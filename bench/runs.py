@@ -65,12 +65,14 @@ from typing import Any, NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feed import (  # noqa: E402 -- bench/ is not a package; feed.py's helpers are shared
     HOST,
-    ROOT,
     VENV_BIN,
     Api,
     CpuWatch,
     free_port,
     percentile,
+    run_each,
+    server_env,
+    source_tree,
     wait_for_quiet,
 )
 
@@ -320,34 +322,13 @@ class Stack:
         self.port = free_port()
         self.instance = f"bench-{name}-{os.getpid()}-{secrets.token_hex(3)}"
         self.daphne: subprocess.Popen[bytes] | None = None
-        self.src = self._source()
+        self.src = source_tree(self.args.source, self.tmp)
         self.env = self._env()
 
-    def _source(self) -> Path:
-        """The code to run: the working tree, or a `git archive` of --source <ref> (to compare
-        two versions on the same machine minutes apart)."""
-        if self.args.source == "worktree":
-            return ROOT
-        dest = self.tmp / "src"
-        dest.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", self.args.source],
-            cwd=ROOT, capture_output=True, check=True, timeout=60,
-        )  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
-        return dest
-
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OZWEB_", "DJANGO_"))}
-        env.update(
-            DJANGO_SETTINGS_MODULE="ozweb.settings",
-            OZWEB_SECRET_KEY=secrets.token_urlsafe(40),
-            OZWEB_DEBUG="0",
-            OZWEB_LOG_LEVEL="WARNING",
-            OZWEB_VAR_DIR=str(self.tmp / "var"),
-            OZWEB_MEDIA_ROOT=str(self.tmp / "media"),
+        return server_env(
+            self.tmp,
             DATABASE_URL=f"sqlite:///{self.tmp / 'db.sqlite3'}",
-            REDIS_URL="",  # explicit: settings read a .env without overwriting
             OZWEB_RUN_DISPATCH="inprocess",
             # Embedded mode runs at most OZWEB_INPROCESS_WORKERS runs at once (default 4).
             OZWEB_INPROCESS_WORKERS=str(self.args.workers),
@@ -355,9 +336,7 @@ class Stack:
             OZWEB_SANDBOX_NETWORK="host",
             OZWEB_AGENT_API_URL=f"http://{HOST}:{self.port}",
             OZWEB_INSTANCE=self.instance,
-            PYTHONUNBUFFERED="1",
         )
-        return env
 
     def manage(self, *argv: str) -> str:
         out = subprocess.run(
@@ -915,19 +894,7 @@ def main(argv: list[str] | None = None) -> int:
                          "build_harness_image")  # fmt: skip
         args.image_note = f"ozweb-harness:local {image.stdout.strip()[7:19]} (cached)"
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    results = []
-    try:
-        for sandbox in sandboxes:
-            results.append(run_sandbox(sandbox, args))
-    except KeyboardInterrupt:
-        log("interrupted; cleaned up")
-        return 130
-    print(report(results, args))
-    return 0 if all(passed(r) for r in results) else 1
+    return run_each(sandboxes, run_sandbox, report, args, passed=passed)
 
 
 if __name__ == "__main__":
