@@ -32,6 +32,30 @@ def model_server():
         yield server
 
 
+@pytest.fixture
+def claude_agent(owner, thread, model_server):
+    agent = AgentFactory(
+        team=thread.team,
+        handle="claude",
+        harness=Harness.CLAUDE,
+        model="claude-fake",
+        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+    )
+    return agent_update(actor=owner, agent=agent, secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"})
+
+
+@pytest.fixture
+def codex_agent(owner, thread, model_server):
+    agent = AgentFactory(
+        team=thread.team,
+        handle="codex",
+        harness=Harness.CODEX,
+        model="gpt-fake",
+        environment={"OPENAI_BASE_URL": model_server.openai_url},
+    )
+    return agent_update(actor=owner, agent=agent, secrets={"OPENAI_API_KEY": "sk-openai-fake"})
+
+
 def thread_feed(thread) -> list[Message]:
     return list(Message.objects.filter(thread=thread).order_by("seq"))
 
@@ -54,15 +78,10 @@ def assert_tool_turn_in_feed(thread, run: Run) -> None:
     assert "tokens" in finished.body
 
 
-def test_claude_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, model_server):
-    agent = AgentFactory(
-        team=thread.team,
-        handle="claude",
-        harness=Harness.CLAUDE,
-        model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
-    )
-    agent_update(actor=owner, agent=agent, secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"})
+def test_claude_in_a_container_runs_a_tool_turn_into_the_thread(
+    owner, thread, model_server, claude_agent
+):
+    agent = claude_agent
     message_post(actor=owner, thread=thread, body="@claude Run the echo command")
     run = Run.objects.get(agent=agent)
 
@@ -80,15 +99,10 @@ def test_claude_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, m
     assert "sk-ant-fake-key" not in stored
 
 
-def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, model_server):
-    agent = AgentFactory(
-        team=thread.team,
-        handle="codex",
-        harness=Harness.CODEX,
-        model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url},
-    )
-    agent_update(actor=owner, agent=agent, secrets={"OPENAI_API_KEY": "sk-openai-fake"})
+def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(
+    owner, thread, model_server, codex_agent
+):
+    agent = codex_agent
     run = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
 
     execute_run(run.pk)
@@ -102,16 +116,10 @@ def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(owner, thread, mo
 
 
 def test_a_reply_while_claude_works_reaches_its_next_model_request(
-    owner, thread, model_server, background
+    owner, thread, model_server, background, claude_agent
 ):
     model_server.queue(Reply.shell("sleep 3; echo done"))
-    agent = AgentFactory(
-        team=thread.team,
-        handle="claude",
-        harness=Harness.CLAUDE,
-        model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "ANTHROPIC_API_KEY": "sk-fake"},
-    )
+    agent = claude_agent
     run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
     background.execute(run.pk)
     wait_for(
@@ -157,17 +165,11 @@ def test_the_example_shell_agent_runs_in_the_image(owner, thread, command_agent)
 
 
 def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
-    owner, thread, model_server, background
+    owner, thread, model_server, background, codex_agent
 ):
     """Codex runs as `codex app-server`: a reply mid-turn is a `turn/steer`."""
     model_server.queue(Reply.shell("sleep 3; echo done"))
-    agent = AgentFactory(
-        team=thread.team,
-        handle="codex",
-        harness=Harness.CODEX,
-        model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url, "OPENAI_API_KEY": "sk-fake"},
-    )
+    agent = codex_agent
     run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
     background.execute(run.pk)
     wait_for(
@@ -188,14 +190,8 @@ def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
     assert Run.objects.filter(agent=agent).count() == 1, "taken mid-run: no follow-up run"
 
 
-def test_a_follow_up_to_codex_resumes_its_thread(owner, thread, model_server):
-    agent = AgentFactory(
-        team=thread.team,
-        handle="codex",
-        harness=Harness.CODEX,
-        model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url, "OPENAI_API_KEY": "sk-fake"},
-    )
+def test_a_follow_up_to_codex_resumes_its_thread(owner, thread, model_server, codex_agent):
+    agent = codex_agent
     first = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
     execute_run(first.pk)
     first.refresh_from_db()
