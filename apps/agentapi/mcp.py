@@ -16,11 +16,8 @@ import json
 import logging
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -34,14 +31,12 @@ from apps.agentapi.auth import (
     TokenRefused,
     run_for_authorization,
 )
+from apps.agentapi.rest import in_pool
 from apps.agentapi.verbs import DESCRIPTIONS, request_max_bytes, verb_call
 from apps.core.errors import ServiceError
-from apps.runs.models import Run
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 RUN_SCOPE_KEY = "ozweb.run"
-# Enough threads for many agents blocked in delegate(wait=true) at once; created on demand.
-VERB_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="agentapi")
 # Stateless transports "terminate" after every request; that is not news.
 logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
 
@@ -59,23 +54,13 @@ server = MCPServer(
 # -- calling the verbs -----------------------------------------------------------------------
 
 
-def _call_in_thread(run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    close_old_connections()
-    try:
-        return verb_call(run=run, verb=verb, arguments=arguments)
-    finally:
-        close_old_connections()
-
-
 async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
     request = ctx.request_context.request
     run = getattr(request, "scope", {}).get(RUN_SCOPE_KEY)
     if run is None:  # only reachable by mounting the server without McpApp
         raise ToolError(MISSING_TOKEN)
     try:
-        return await sync_to_async(_call_in_thread, thread_sensitive=False, executor=VERB_THREADS)(
-            run, verb, arguments
-        )
+        return await in_pool(verb_call)(run=run, verb=verb, arguments=arguments)
     except ServiceError as exc:
         raise ToolError(exc.message) from None
 
@@ -223,22 +208,12 @@ class McpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = Headers(scope=scope).get("authorization", "")
         try:
-            run = await sync_to_async(_authenticate, thread_sensitive=False, executor=VERB_THREADS)(
-                authorization
-            )
+            run = await in_pool(run_for_authorization)(authorization)
         except TokenRefused as exc:
             await _json_response(send, 401, {"detail": exc.message, "code": exc.code})
             return
         manager = await self._session_manager()
         await manager.handle_request({**scope, RUN_SCOPE_KEY: run}, receive, send)
-
-
-def _authenticate(authorization: str) -> Run:
-    close_old_connections()
-    try:
-        return run_for_authorization(authorization)
-    finally:
-        close_old_connections()
 
 
 async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:

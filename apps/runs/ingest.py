@@ -16,8 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 
+from apps.core.db import connections_done
 from apps.runs import services
 from apps.runs.harnesses.base import NormalizedEvent
 
@@ -68,13 +69,12 @@ class IngestWriter:
                     batches.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            close_old_connections()
             try:
                 self._store(batches)
             except Exception:
                 logger.exception("storing run output failed")
-            if self._queue.empty():
-                connections.close_all()  # idle: hold no connection (a pool gets it back)
+            # Between batches hold no connection (a pool gets it back), but a SQLite one.
+            connections_done()
 
     def _store(self, batches: list[Batch]) -> None:
         try:
