@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.agents.models import Agent
 from apps.artifacts import selectors as artifact_selectors
 from apps.artifacts import services as artifact_services
 from apps.artifacts.models import ArtifactKind
+from apps.core import sql
+from apps.core.db import connections_done
 from apps.core.errors import NotFound, ServiceError
 from apps.runs import services as run_services
 from apps.runs.events import run_payload
@@ -112,29 +114,50 @@ def _thread(ctx: AgentContext, thread: int | str | None) -> Thread:
     return found
 
 
+AGENT_FIELDS = ("id", "team_id", "handle", "display_name", "harness", "status")
+
+
 def _recipients(ctx: AgentContext, handles: list[str]) -> tuple[list[Agent], list[str]]:
-    """Agents and human usernames for `handles`; any unknown handle refuses the whole send."""
-    wanted = [h.strip().lstrip("@").lower() for h in handles if h and h.strip()]
-    agents = {a.handle: a for a in Agent.objects.filter(team=ctx.team, handle__in=wanted)}
-    usernames = {
-        u.lower()
-        for u in get_user_model()
-        .objects.filter(memberships__team=ctx.team)
-        .values_list("username", flat=True)
-    }
-    unknown = [h for h in wanted if h not in agents and h not in usernames]
-    if unknown:
-        team_agents = Agent.objects.filter(team=ctx.team).order_by("handle")
-        known = ", ".join(f"@{h}" for h in team_agents.values_list("handle", flat=True)) or "none"
-        raise ServiceError(
-            f"No agent or member of this team is called {', '.join('@' + h for h in unknown)}. "
-            f"Use list_team to see who is here (agents: {known}).",
-            field="to",
-            code="unknown_recipient",
+    """Agents and human usernames for `handles`; any unknown handle refuses the whole send.
+
+    On every agent message: plain SQL (apps.core.sql), and the members only when a handle is
+    not an agent's."""
+    wanted = list(dict.fromkeys(h.strip().lstrip("@").lower() for h in handles if h and h.strip()))
+    found = (
+        sql.rows(
+            "SELECT {fields} FROM {Agent} WHERE {Agent.team} = %s AND {Agent.handle} IN ({in_})",
+            [ctx.team.pk, *wanted],
+            Agent=Agent,
+            fields=sql.columns(Agent, AGENT_FIELDS),
+            in_=sql.placeholders(wanted),
         )
-    return [agents[h] for h in dict.fromkeys(wanted) if h in agents], [
-        h for h in wanted if h not in agents
-    ]
+        if wanted
+        else []
+    )
+    agents = {a.handle: a for a in sql.instances(Agent, AGENT_FIELDS, found)}
+    humans = [h for h in wanted if h not in agents]
+    if humans:
+        User = get_user_model()
+        usernames = {
+            u.lower()
+            for u in User.objects.filter(memberships__team=ctx.team).values_list(
+                "username", flat=True
+            )
+        }
+        unknown = [h for h in humans if h not in usernames]
+        if unknown:
+            team_agents = Agent.objects.filter(team=ctx.team).order_by("handle")
+            known = (
+                ", ".join(f"@{h}" for h in team_agents.values_list("handle", flat=True)) or "none"
+            )
+            raise ServiceError(
+                f"No agent or member of this team is called "
+                f"{', '.join('@' + h for h in unknown)}. "
+                f"Use list_team to see who is here (agents: {known}).",
+                field="to",
+                code="unknown_recipient",
+            )
+    return [agents[h] for h in wanted if h in agents], humans
 
 
 def _post(
@@ -301,7 +324,7 @@ def _wait_for_child(delivery: Delivery, *, timeout: float) -> dict[str, Any]:
             status = _delegation_status(delivery)
             status["timed_out_waiting"] = True
             return status
-        close_old_connections()
+        connections_done()  # a pool gets a PostgreSQL connection back while this waits
         time.sleep(DELEGATE_POLL_SECONDS)
     # If the child finished before it was marked, its result was also delivered as a message.
     return _delegation_status(delivery)

@@ -16,15 +16,16 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from apps.agentapi.preamble import instructions_for
 from apps.agentapi.tokens import token_issue
 from apps.agents.services import agent_secret_values
+from apps.core.db import connections_done
 from apps.runs import ingest, services
 from apps.runs.harnesses import get_adapter
 from apps.runs.harnesses.base import Adapter, EventKind, McpServer, NormalizedEvent, StdinMode
@@ -112,7 +113,7 @@ class RunExecution:
             )
             services.deliveries_release_failed_start(run=self.run, reason=str(exc)[:200])
             return
-        with Subscription(self.run.pk, lambda: self.inbox.put(("wake", None))):
+        with Subscription(self.run.pk, self.wake):
             try:
                 self.pump()
             except Exception as exc:
@@ -145,7 +146,7 @@ class RunExecution:
             ],
             secrets=self.secrets,
         )
-        with Subscription(run.pk, lambda: self.inbox.put(("wake", None))):
+        with Subscription(run.pk, self.wake):
             try:
                 self.pump()
             finally:
@@ -278,7 +279,10 @@ class RunExecution:
             elif kind == "eof":
                 break
             elif kind == "wake":
-                self.check_control()
+                if payload:
+                    self.take_handed(payload)
+                else:
+                    self.check_control()
             # A due batch first takes the lines already queued: flushing one line at a time
             # once a flush took longer than FLUSH_SECONDS (a busy database) made every later
             # batch a single line, and the run fell further behind (bench/runs.py).
@@ -324,17 +328,38 @@ class RunExecution:
 
     # -- control ----------------------------------------------------------------------------
 
+    def wake(self, deliveries: Sequence[Delivery]) -> None:
+        """From any thread: look now (at the deliveries handed over, if any)."""
+        self.inbox.put(("wake", list(deliveries)))
+
+    def takes_input(self) -> bool:
+        return self.stdin_open and self.adapter.capabilities.mid_run_input  # type: ignore[union-attr]
+
     def check_control(self) -> None:
         """Obey a stop request; hand over messages that arrived for this run."""
-        close_old_connections()
-        if not self.cancelled:
-            flags = Run.objects.filter(pk=self.run.pk).values_list("cancel_requested", flat=True)
-            if flags and flags[0]:
-                self.cancelled = True
-                self.kill()
-                return
-        if self.stdin_open and self.adapter.capabilities.mid_run_input:  # type: ignore[union-attr]
-            self.deliver(services.deliveries_take(run=self.run))
+        try:
+            if not self.cancelled:
+                flags = Run.objects.filter(pk=self.run.pk).values_list(
+                    "cancel_requested", flat=True
+                )
+                if flags and flags[0]:
+                    self.cancelled = True
+                    self.kill()
+                    return
+            if self.takes_input():
+                self.deliver(services.deliveries_take(run=self.run))
+        finally:
+            connections_done()
+
+    def take_handed(self, deliveries: list[Delivery]) -> None:
+        """Messages their sender handed over: claimed by id, written to stdin. Any not taken
+        here stay pending for the next turn, the next look, or the run's end to dispatch."""
+        if not self.takes_input():
+            return
+        try:
+            self.deliver(services.deliveries_claim(run=self.run, deliveries=deliveries))
+        finally:
+            connections_done()
 
     def deliver(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.agents.models import Agent, AgentStatus
 from apps.agents.services import agent_set_status
+from apps.core import sql
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.realtime import broadcast_on_commit
 from apps.runs import events, wakeup
@@ -228,6 +229,44 @@ def deliveries_take(*, run: Run) -> list[Delivery]:
         )
         deliveries_set_state(deliveries=taken, state=DeliveryState.DELIVERED, run=run)
     return taken
+
+
+def deliveries_claim(*, run: Run, deliveries: Iterable[Delivery]) -> list[Delivery]:
+    """Of these deliveries (handed over in memory by the sender, message loaded), those that
+    were still pending for this run's agent in its thread, now delivered to this run. Each is
+    claimed by a guarded UPDATE, so a concurrent `deliveries_take` never delivers one twice."""
+    from apps.threads.services import broadcast_delivery
+
+    claimed: list[Delivery] = []
+    now = timezone.now()
+    with transaction.atomic():
+        for delivery in deliveries:
+            if (
+                delivery.agent_id != run.agent_id
+                or delivery.message.thread_id != run.thread_id
+                or delivery.parent_run_id is not None
+            ):
+                continue
+            won = sql.execute(
+                "UPDATE {Delivery} SET {Delivery.state} = %s, {Delivery.run} = %s, "
+                "{Delivery.reason} = '', {Delivery.updated_at} = %s WHERE {Delivery.id} = %s "
+                "AND {Delivery.state} = %s AND {Delivery.held} = %s AND {Delivery.run} IS NULL",
+                [
+                    DeliveryState.DELIVERED,
+                    run.pk,
+                    sql.value(Delivery, "updated_at", now),
+                    delivery.pk,
+                    DeliveryState.PENDING,
+                    False,
+                ],
+                Delivery=Delivery,
+            )
+            if won:
+                delivery.state, delivery.run, delivery.reason = DeliveryState.DELIVERED, run, ""
+                delivery.updated_at = now
+                broadcast_delivery(delivery)
+                claimed.append(delivery)
+    return claimed
 
 
 def deliveries_set_state(

@@ -1,8 +1,9 @@
 """Waking the executor that holds a run (a reply to deliver, a stop to obey).
 
 The database says what to do; a wake-up only says "look now" and may be lost without harm,
-since executors also look every second. In this process a wake-up is a direct call; across
-processes (Celery workers) it travels over the channel layer.
+since executors also look every second. In this process a wake-up is a direct call that may
+carry the new deliveries themselves (the executor then claims them by id instead of looking
+them up); across processes (Celery workers) it travels over the channel layer, without them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
@@ -19,15 +21,19 @@ from apps.runs.events import run_group, run_wake_event
 
 logger = logging.getLogger(__name__)
 
-_local: dict[int, Callable[[], None]] = {}
+Callback = Callable[[Sequence[Any]], None]  # called with the deliveries handed over, or ()
+
+_local: dict[int, Callback] = {}
 _lock = threading.Lock()
 
 
-def wake_run(run_id: int) -> None:
+def wake_run(run_id: int, deliveries: Sequence[Any] = ()) -> None:
+    """Wake the executor of `run_id`; `deliveries` (committed, pending, for its agent in its
+    thread) are handed over when that executor is in this process."""
     with _lock:
         callback = _local.get(run_id)
     if callback is not None:
-        callback()
+        callback(deliveries)
     elif not isinstance(get_channel_layer(), InMemoryChannelLayer):
         broadcast_now(run_group(run_id), run_wake_event())
 
@@ -35,7 +41,7 @@ def wake_run(run_id: int) -> None:
 class Subscription:
     """While open, wake-ups for `run_id` call `callback` (from any thread)."""
 
-    def __init__(self, run_id: int, callback: Callable[[], None]) -> None:
+    def __init__(self, run_id: int, callback: Callback) -> None:
         self.run_id = run_id
         self.callback = callback
         self._stop = threading.Event()
@@ -75,6 +81,6 @@ class Subscription:
                     await asyncio.wait_for(layer.receive(channel), timeout=0.5)
                 except TimeoutError:
                     continue
-                self.callback()
+                self.callback(())
         finally:
             await layer.group_discard(group, channel)

@@ -12,6 +12,7 @@ from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
 from apps.agents.models import Agent
+from apps.core import sql
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.realtime import broadcast_on_commit
 from apps.teams.models import Membership, Role, Team
@@ -195,13 +196,16 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     if not items:
         return []
     now = timezone.now()
-    Thread.objects.filter(pk=thread.pk).update(
-        last_seq=F("last_seq") + len(items), last_message_at=now
+    # Plain SQL (apps.core.sql): every agent message comes through here.
+    (last_seq,) = sql.row(
+        "UPDATE {Thread} SET {Thread.last_seq} = {Thread.last_seq} + %s, "
+        "{Thread.last_message_at} = %s WHERE {Thread.id} = %s RETURNING {Thread.last_seq}",
+        [len(items), sql.value(Thread, "last_message_at", now), thread.pk],
+        Thread=Thread,
     )
-    last_seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
     thread.last_seq, thread.last_message_at = last_seq, now
     first = last_seq - len(items) + 1
-    messages = Message.objects.bulk_create(
+    messages = sql.insert(
         [
             Message(
                 thread=thread,
@@ -218,8 +222,10 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
             for i, item in enumerate(items)
         ]
     )
-    hop_limit = thread.team.hop_limit
-    deliveries = Delivery.objects.bulk_create(
+    (hop_limit,) = sql.row(
+        "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
+    )
+    deliveries = sql.insert(
         [
             _delivery_for(message, item, agent, hop_limit)
             for message, item in zip(messages, items, strict=True)
@@ -250,21 +256,28 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
 
 def _hand_over_on_commit(thread: Thread, deliveries: list[Delivery]) -> None:
     """After commit, get each message to its agent: a recipient with a live run in this thread
-    is woken to take it (one indexed query here, no second transaction); any other is
-    dispatched, which may start a run."""
+    is woken and handed its deliveries (one indexed query here, no lookup by the executor);
+    any other is dispatched, which may start a run."""
     from apps.runs import wakeup
-    from apps.runs.models import Run
+    from apps.runs.models import ACTIVE_STATUSES, Run
     from apps.runs.services import deliveries_dispatch_on_commit
 
     plain = {d.agent_id for d in deliveries if d.parent_run_id is None}
     live = dict(
-        Run.objects.filter(thread=thread, agent_id__in=plain)
-        .active()
-        .order_by("id")
-        .values_list("agent_id", "pk")
+        sql.rows(
+            "SELECT {Run.agent}, {Run.id} FROM {Run} WHERE {Run.thread} = %s "
+            "AND {Run.agent} IN ({agents}) AND {Run.status} IN ({active}) ORDER BY {Run.id}",
+            [thread.pk, *plain, *ACTIVE_STATUSES],
+            Run=Run,
+            agents=sql.placeholders(plain),
+            active=sql.placeholders(ACTIVE_STATUSES),
+        )
+        if plain
+        else []
     )
-    for run_id in dict.fromkeys(live.values()):
-        transaction.on_commit(lambda run_id=run_id: wakeup.wake_run(run_id))
+    for agent_id, run_id in live.items():
+        handed = [d for d in deliveries if d.agent_id == agent_id and d.parent_run_id is None]
+        transaction.on_commit(lambda run_id=run_id, handed=handed: wakeup.wake_run(run_id, handed))
     deliveries_dispatch_on_commit(
         d.agent_id for d in deliveries if d.parent_run_id is not None or d.agent_id not in live
     )

@@ -121,3 +121,40 @@ def test_the_same_content_is_stored_once(owner, thread, settings):
     second = artifact_put(team=thread.team, name="b.txt", content="same bytes", thread=thread)
     assert first.content.name == second.content.name
     assert second.content.read() == b"same bytes"
+
+
+def test_a_message_to_a_running_agent_is_handed_to_its_executor_and_claimed_once(thread):
+    """The sender hands the committed delivery to the recipient's executor in memory; the
+    executor claims it by id, and a concurrent look-up (or a second claim) cannot take it
+    again."""
+    from apps.runs.wakeup import Subscription
+
+    sender = AgentFactory(team=thread.team, handle="sender")
+    helper = AgentFactory(team=thread.team, handle="helper")
+    helper_run = running(helper, thread).run
+    handed: list = []
+    with Subscription(helper_run.pk, handed.extend):
+        agent_api.send_message(running(sender, thread), to="@helper", body="take this")
+
+    [delivery] = handed
+    assert delivery.state == DeliveryState.PENDING and delivery.agent_id == helper.pk
+    assert "take this" in run_services.prompt_from_deliveries(handed)  # no query needed
+    assert run_services.deliveries_claim(run=helper_run, deliveries=handed) == [delivery]
+    assert run_services.deliveries_claim(run=helper_run, deliveries=handed) == []
+    assert run_services.deliveries_take(run=helper_run) == []
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert stored.state == DeliveryState.DELIVERED and stored.run_id == helper_run.pk
+
+
+def test_a_run_claims_only_its_own_agents_deliveries_in_its_thread(thread):
+    from apps.runs.wakeup import Subscription
+
+    sender = AgentFactory(team=thread.team, handle="sender")
+    helper = AgentFactory(team=thread.team, handle="helper")
+    bystander_run = running(AgentFactory(team=thread.team, handle="bystander"), thread).run
+    handed: list = []
+    with Subscription(running(helper, thread).run.pk, handed.extend):
+        agent_api.send_message(running(sender, thread), to="@helper", body="for helper")
+
+    assert run_services.deliveries_claim(run=bystander_run, deliveries=handed) == []
+    assert Delivery.objects.get(pk=handed[0].pk).state == DeliveryState.PENDING

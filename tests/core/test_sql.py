@@ -1,0 +1,75 @@
+"""apps.core.sql: the plain statements of the agent-message path, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from apps.core import sql
+from apps.core.db import connections_done
+from apps.threads.models import Message, Thread
+
+
+def test_names_come_from_the_models_and_values_are_never_formatted_in():
+    statement = sql.statement(
+        "SELECT {Message.body} FROM {Message} WHERE {Message.thread} = %s", Message=Message
+    )
+
+    assert statement == (
+        f"SELECT {sql.quote('body')} FROM {sql.quote('threads_message')} "
+        f"WHERE {sql.quote('thread_id')} = %s"
+    )
+
+
+def test_insert_stores_rows_as_bulk_create_would(thread, monkeypatch):
+    monkeypatch.setattr(sql, "INSERT_CHUNK", 2)  # three INSERTs for five rows
+    at = timezone.now() - dt.timedelta(days=1)
+    messages = [
+        Message(thread=thread, seq=k + 1, body=f"m{k}", data={"k": k, "ü": [1, None]}, hop=k)
+        for k in range(5)
+    ]
+
+    sql.insert(messages)
+
+    assert all(m.pk and not m._state.adding for m in messages)
+    stored = {m.pk: m for m in Message.objects.filter(thread=thread)}
+    for k, message in enumerate(messages):
+        again = stored[message.pk]
+        assert (again.seq, again.body, again.data, again.hop) == (k + 1, f"m{k}", message.data, k)
+        assert again.created_at > at  # auto_now_add applies
+        assert again.kind == "text"  # and so do field defaults
+
+
+def test_row_rows_and_execute(thread):
+    changed = sql.execute(
+        "UPDATE {Thread} SET {Thread.topic} = %s WHERE {Thread.id} = %s",
+        ["O'Brien; DROP TABLE x", thread.pk],
+        Thread=Thread,
+    )
+
+    assert changed == 1
+    assert sql.row(
+        "SELECT {Thread.topic} FROM {Thread} WHERE {Thread.id} = %s", [thread.pk], Thread=Thread
+    ) == ("O'Brien; DROP TABLE x",)
+    assert sql.rows(
+        "SELECT {Thread.id} FROM {Thread} WHERE {Thread.id} IN ({ids})",
+        [thread.pk, -1],
+        Thread=Thread,
+        ids=sql.placeholders([thread.pk, -1]),
+    ) == [(thread.pk,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connections_done_keeps_only_a_healthy_sqlite_connection():
+    from django.db import connection, transaction
+
+    Thread.objects.exists()
+    connections_done()
+    assert (connection.connection is not None) == (connection.vendor == "sqlite")
+
+    with transaction.atomic():
+        Thread.objects.exists()
+        connections_done()  # inside a transaction: left alone
+        assert connection.connection is not None
