@@ -92,6 +92,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, with this process's writers taking turns (apps.core.backends).
+    DATABASES["default"]["ENGINE"] = "apps.core.backends.sqlite3"
     # WAL lets the feed read while a run writes; the timeout rides out short write bursts.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
