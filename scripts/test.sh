@@ -44,4 +44,4 @@ log "Test suite on PostgreSQL"
 .venv/bin/pytest "$@"
 
 log "Embedded-mode tests on SQLite"
-env -u DATABASE_URL .venv/bin/pytest -q -m "not browser" tests/threads tests/core
+env -u DATABASE_URL .venv/bin/pytest -q -m "not browser" tests/threads tests/core tests/agentapi tests/collab tests/api
