@@ -201,7 +201,7 @@ class RunExecution:
             pids_limit=settings.OZWEB_SANDBOX_PIDS,
             network=sandbox_network(),
         )
-        taken = services.deliveries_take(run=run)
+        services.deliveries_take_prompt(run=run)
         self.process = self.sandbox.start(spec)
         self.deadline = time.monotonic() + agent.run_timeout_seconds
         services.run_transition(
@@ -220,7 +220,11 @@ class RunExecution:
                     self.process.write(invocation.stdin)
             else:
                 self.process.close_stdin()
-        del taken  # delivered: their text is the prompt
+        # Messages that came after the prompt was written: at once, after it (a harness that
+        # takes no input mid-run gets them as its next turn, when this run ends).
+        if self.takes_input():
+            with contextlib.suppress(OSError):
+                self.deliver(services.deliveries_take(run=run))
 
     def ozweb_env(self) -> dict[str, str]:
         run = self.run

@@ -209,6 +209,20 @@ def prompt_from_deliveries(deliveries: list[Delivery]) -> str:
     return "\n\n".join(parts)
 
 
+def deliveries_take_prompt(*, run: Run) -> list[Delivery]:
+    """The deliveries `run` was created with (their text is its prompt), marked delivered.
+    Messages that arrived since are not among them: the run takes those as input."""
+    with transaction.atomic():
+        taken = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .filter(run=run, state=DeliveryState.PENDING, held=False)
+            .select_related("message")
+            .order_by("id")
+        )
+        deliveries_set_state(deliveries=taken, state=DeliveryState.DELIVERED, run=run)
+    return taken
+
+
 def deliveries_take(*, run: Run) -> list[Delivery]:
     """Pending messages for this run's agent in its thread, marked delivered to this run."""
     pending = (

@@ -251,3 +251,30 @@ def test_a_harness_without_mid_run_input_gets_the_reply_as_its_next_turn(
     follow_up.refresh_from_db()
     assert follow_up.status == RunStatus.SUCCEEDED and follow_up.result_text.endswith("second job")
     assert reply.deliveries.get().state == DeliveryState.DELIVERED
+
+
+def test_a_message_that_arrives_before_the_run_starts_follows_its_prompt(
+    owner, thread, command_agent, program
+):
+    """The run's prompt holds the messages it was created for; one that came while it was
+    queued is written after it, not marked delivered unread."""
+    command = program(
+        """
+        import json, sys
+        jobs = [json.loads(sys.stdin.readline())["text"].split("@bot ")[-1] for _ in range(2)]
+        print(json.dumps({"type": "result", "text": " | ".join(jobs)}), flush=True)
+        """
+    )
+    agent = command_agent(command, run_timeout_seconds=20)
+    first = message_post(actor=owner, thread=thread, body="@bot first job")
+    run = Run.objects.get(agent=agent)
+    second = message_post(actor=owner, thread=thread, body="@bot second job")
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.result_text == "first job | second job"
+    for message in (first, second):
+        delivery = Delivery.objects.get(message=message)
+        assert (delivery.state, delivery.run_id) == (DeliveryState.DELIVERED, run.pk)
