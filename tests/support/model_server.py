@@ -8,7 +8,8 @@ One stdlib HTTP server speaks the four model APIs the harness CLIs use:
 * Gemini (`POST /v1beta/models/{model}:streamGenerateContent|generateContent|countTokens`)
 
 Every request is recorded (`server.requests`). Each main model call gets the next queued
-`Reply` if a test queued one, else the default policy: the newest input carries a tool result
+`Reply` if a test queued one, else what the test's `server.policy` answers, else the default
+policy: the newest input carries a tool result
 → final text; else a shell tool is offered → one shell call of `echo hello-from-tool`; else text.
 Side calls (Claude's title query, Gemini's router, token counting) never consume the queue.
 
@@ -592,6 +593,9 @@ class ModelServer:
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
         self._replies: collections.deque[Reply] = collections.deque()
+        # When nothing is queued: (protocol, body) -> the reply, or None for the default policy.
+        # For agents that run concurrently, where a shared queue's order would be a race.
+        self.policy: Callable[[str, dict[str, Any]], Reply | None] | None = None
         self._lock = threading.Condition()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -672,7 +676,8 @@ class ModelServer:
         with self._lock:
             if self._replies:
                 return self._replies.popleft()
-        return default_reply(protocol, body)
+        chosen = self.policy(protocol, body) if self.policy is not None else None
+        return chosen if chosen is not None else default_reply(protocol, body)
 
     def handle(self, handler: _Handler, body: Any) -> None:
         protocol, main = classify(handler.command, handler.path, body)

@@ -68,7 +68,7 @@ class Command(BaseCommand):
 
     def follow(self, server: Server, thread_id: int, timeout: float) -> None:
         self.stdout.write(f"Thread {thread_id}: {server.url}/threads/{thread_id}/")
-        since, deadline, lead = 0, time.monotonic() + timeout, None
+        since, deadline, lead, settled = 0, time.monotonic() + timeout, None, 0
         while time.monotonic() < deadline:
             page = server.get(f"/api/v1/threads/{thread_id}/messages/?since={since}&limit=200")
             for message in page["results"]:
@@ -78,7 +78,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"  [{since:>3}] {author:<10} {message['kind']:<11} {text}")
             runs = server.get(f"/api/v1/runs/?thread={thread_id}&limit=50")["results"]
             lead = next((r for r in runs if r["agent_handle"] == "lead" and not r["parent"]), None)
-            if lead and lead["status"] in FINISHED and all(r["status"] in FINISHED for r in runs):
+            idle = bool(lead) and all(r["status"] in FINISHED for r in runs)
+            # Twice in a row: a finished worker's result wakes the lead just after it ends.
+            settled = settled + 1 if idle else 0
+            if settled >= 2:
                 break
             time.sleep(0.5)
         if not lead or lead["status"] != "succeeded":
