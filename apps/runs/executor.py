@@ -373,10 +373,8 @@ class RunExecution:
             try:
                 self.process.write(payload or b"")  # type: ignore[union-attr]
             except OSError as exc:
-                services.deliveries_set_state(
-                    deliveries=[delivery],
-                    state=services.DeliveryState.PENDING,
-                    reason=f"the run ended before it could take this ({exc})",
+                services.deliveries_give_back(
+                    deliveries=[delivery], reason=f"the run ended before it could take this ({exc})"
                 )
 
     def turn_finished(self) -> None:

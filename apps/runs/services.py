@@ -300,6 +300,24 @@ def deliveries_set_state(
         broadcast_delivery(delivery)
 
 
+def deliveries_give_back(*, deliveries: list[Delivery], reason: str) -> None:
+    """Deliveries a run took but could not hand its process (it had ended): pending again and
+    no longer the run's, so the dispatch at its end, or the reconciler, gets them to the
+    agent."""
+    if not deliveries:
+        return
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        state=DeliveryState.PENDING, run=None, reason=reason[:500], updated_at=now
+    )
+    from apps.threads.services import broadcast_delivery
+
+    for delivery in deliveries:
+        delivery.state, delivery.run, delivery.reason = DeliveryState.PENDING, None, reason[:500]
+        delivery.updated_at = now
+        broadcast_delivery(delivery)
+
+
 def deliveries_release_failed_start(*, run: Run, reason: str) -> None:
     """A run that never started gives its messages back: retried with backoff, then failed."""
     with transaction.atomic():

@@ -278,3 +278,32 @@ def test_a_message_that_arrives_before_the_run_starts_follows_its_prompt(
     for message in (first, second):
         delivery = Delivery.objects.get(message=message)
         assert (delivery.state, delivery.run_id) == (DeliveryState.DELIVERED, run.pk)
+
+
+def test_a_message_the_ended_process_could_not_take_goes_to_the_agents_next_run(
+    owner, thread, command_agent
+):
+    """Claimed for a run whose stdin is gone: given back, not the ended run's, and dispatched
+    when that run ends."""
+    from apps.runs.executor import RunExecution
+
+    class Gone:
+        def write(self, data: bytes) -> None:
+            raise BrokenPipeError("stdin closed")
+
+    agent = command_agent("true")
+    first = services.run_create(agent=agent, prompt="work", thread=thread)
+    services.run_transition(run=first, from_statuses=[RunStatus.QUEUED], to=RunStatus.RUNNING)
+    message = message_post(actor=owner, thread=thread, body="@bot one more thing")
+    execution = RunExecution(first, sandbox=None)  # type: ignore[arg-type]
+    execution.adapter, execution.process = execution.make_adapter(), Gone()
+
+    execution.deliver(services.deliveries_take(run=first))
+
+    delivery = Delivery.objects.get(message=message)
+    assert (delivery.state, delivery.run_id) == (DeliveryState.PENDING, None)
+    assert "ended before it could take this" in delivery.reason
+    services.run_transition(run=first, from_statuses=[RunStatus.RUNNING], to=RunStatus.SUCCEEDED)
+    follow_up = Run.objects.exclude(pk=first.pk).get(agent=agent)
+    assert "one more thing" in follow_up.prompt
+    assert Delivery.objects.get(message=message).run_id == follow_up.pk
