@@ -63,24 +63,28 @@ def names(handler) -> list[str]:
         return [r[0] for r in cursor.fetchall()]
 
 
-def test_a_second_writer_waits_its_turn_instead_of_failing(database):
+def second_writer_errors(handler) -> list[BaseException]:
+    """A writer holds the write lock for 0.4 s; what a second one, starting meanwhile, raised."""
     errors: list[BaseException] = []
 
     def second() -> None:
         try:
-            write(database, "second")
+            write(handler, "second")
         except BaseException as exc:
             errors.append(exc)
 
-    first = threading.Thread(target=write, args=(database, "first", 0.4))
+    first = threading.Thread(target=write, args=(handler, "first", 0.4))
     first.start()
     time.sleep(0.1)  # the first holds the write lock
     other = threading.Thread(target=second)
     other.start()
     first.join(5)
     other.join(5)
+    return errors
 
-    assert errors == []
+
+def test_a_second_writer_waits_its_turn_instead_of_failing(database):
+    assert second_writer_errors(database) == []
     assert names(database) == ["first", "second"]
 
 
@@ -108,21 +112,8 @@ def test_without_turns_the_same_wait_fails(tmp_path):
     )
     with handler["default"].cursor() as cursor:
         cursor.execute("CREATE TABLE item (name TEXT)")
-    errors: list[BaseException] = []
 
-    def second() -> None:
-        try:
-            write(handler, "second")
-        except BaseException as exc:
-            errors.append(exc)
-
-    first = threading.Thread(target=write, args=(handler, "first", 0.4))
-    first.start()
-    time.sleep(0.1)
-    other = threading.Thread(target=second)
-    other.start()
-    first.join(5)
-    other.join(5)
+    errors = second_writer_errors(handler)
 
     assert len(errors) == 1 and isinstance(errors[0], DatabaseError)
     assert "locked" in str(errors[0])

@@ -27,17 +27,22 @@ from tests.support.model_server import (
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 
-def test_the_lead_delegates_waits_for_both_workers_and_writes_a_summary(
-    embedded_env: dict[str, str], harness_image: str
-) -> None:
-    port = free_port()
-    env = dict(
+def in_docker(embedded_env: dict[str, str], image: str, port: int) -> dict[str, str]:
+    """The install's environment for a server on `port` whose runs use Docker sandboxes on the
+    host network (so agents reach it, and the model server, on loopback)."""
+    return dict(
         embedded_env,
         OZWEB_SANDBOX="docker",
         OZWEB_SANDBOX_NETWORK="host",
-        OZWEB_HARNESS_IMAGE=harness_image,
+        OZWEB_HARNESS_IMAGE=image,
         OZWEB_AGENT_API_URL=f"http://127.0.0.1:{port}",
     )
+
+
+def test_the_lead_delegates_waits_for_both_workers_and_writes_a_summary(
+    embedded_env: dict[str, str], harness_image: str
+) -> None:
+    env = in_docker(embedded_env, harness_image, free_port())
     manage(env, "seed_demo")
 
     result = subprocess.run(
@@ -113,11 +118,7 @@ def test_with_models_a_claude_lead_and_codex_workers_do_the_same(
     )
     port = free_port()
     env = dict(
-        embedded_env,
-        OZWEB_SANDBOX="docker",
-        OZWEB_SANDBOX_NETWORK="host",
-        OZWEB_HARNESS_IMAGE=harness_image,
-        OZWEB_AGENT_API_URL=f"http://127.0.0.1:{port}",
+        in_docker(embedded_env, harness_image, port),
         ANTHROPIC_API_KEY="sk-ant-fake-key",
         OPENAI_API_KEY="sk-openai-fake",
     )
