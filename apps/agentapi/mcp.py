@@ -53,6 +53,9 @@ server = MCPServer(
 
 # -- calling the verbs -----------------------------------------------------------------------
 
+_verb_call = in_pool(verb_call)
+_authenticate = in_pool(run_for_authorization)
+
 
 async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
     request = ctx.request_context.request
@@ -60,7 +63,7 @@ async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
     if run is None:  # only reachable by mounting the server without McpApp
         raise ToolError(MISSING_TOKEN)
     try:
-        return await in_pool(verb_call)(run=run, verb=verb, arguments=arguments)
+        return await _verb_call(run=run, verb=verb, arguments=arguments)
     except ServiceError as exc:
         raise ToolError(exc.message) from None
 
@@ -208,7 +211,7 @@ class McpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = Headers(scope=scope).get("authorization", "")
         try:
-            run = await in_pool(run_for_authorization)(authorization)
+            run = await _authenticate(authorization)
         except TokenRefused as exc:
             await _json_response(send, 401, {"detail": exc.message, "code": exc.code})
             return

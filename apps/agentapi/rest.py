@@ -108,6 +108,9 @@ def in_pool(fn: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(call, thread_sensitive=False, executor=VERB_THREADS)
 
 
+_answer = in_pool(answer)
+
+
 class AgentRestApp:
     """ASGI: POST /api/v1/agent/<verb>/ answered without Django's request cycle."""
 
@@ -120,7 +123,7 @@ class AgentRestApp:
         if body is None:
             return  # the client went away
         try:
-            reply = await in_pool(answer)(verb=verb, authorization=authorization, body=body)
+            reply = await _answer(verb=verb, authorization=authorization, body=body)
         except Exception:
             logger.exception("agent API: %s failed", verb)
             reply = Reply(500, {"detail": "ozweb failed to answer; try again.", "code": "error"})
