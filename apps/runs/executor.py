@@ -223,8 +223,7 @@ class RunExecution:
         # Messages that came after the prompt was written: at once, after it (a harness that
         # takes no input mid-run gets them as its next turn, when this run ends).
         if self.takes_input():
-            with contextlib.suppress(OSError):
-                self.deliver(services.deliveries_take(run=run))
+            self.deliver(services.deliveries_take(run=run))
 
     def ozweb_env(self) -> dict[str, str]:
         run = self.run
