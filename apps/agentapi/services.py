@@ -129,7 +129,7 @@ def _recipients(ctx: AgentContext, handles: list[str]) -> tuple[list[Agent], lis
             [ctx.team.pk, *wanted],
             Agent=Agent,
             fields=sql.columns(Agent, AGENT_FIELDS),
-            in_=sql.placeholders(wanted),
+            in_=sql.markers(wanted),
         )
         if wanted
         else []

@@ -48,7 +48,7 @@ def run_for_token(raw: str) -> Run | None:
         [key, *ACTIVE_STATUSES],
         RunToken=RunToken,
         Run=Run,
-        active=sql.placeholders(ACTIVE_STATUSES),
+        active=sql.markers(ACTIVE_STATUSES),
     )
     now = time.monotonic()
     with _runs_lock:

@@ -41,8 +41,9 @@ def value(model: type[Model], field: str, python_value: Any) -> Any:
     return model._meta.get_field(field).get_db_prep_save(python_value, connection)
 
 
-def placeholders(values: Sequence[Any]) -> str:
-    """`%s, %s, ...` for an IN list (never empty: callers check)."""
+def markers(values: Sequence[Any]) -> str:
+    """`%s, %s, ...`: one bind marker per value, for an IN list or a row (callers pass at
+    least one)."""
     return ", ".join(["%s"] * len(values))
 
 
@@ -61,7 +62,7 @@ class _Names:
 
 def statement(template: str, **names: type[Model] | str) -> str:
     """The SQL of `template`: `{Model}` and `{Model.field}` become quoted names, other `{key}`s
-    the strings given (such as `placeholders(...)`). Values are never formatted in: they are
+    the strings given (such as `markers(...)`). Values are never formatted in: they are
     bound as parameters."""
     return _statement(template, tuple(names.items()))
 
@@ -125,12 +126,12 @@ def insert(objs: list[M]) -> list[M]:
 
 @functools.lru_cache(maxsize=64)
 def _insert_parts(model: type[Model]) -> tuple[list[Any], str, str, str]:
-    """The fields an INSERT sets, their quoted columns, one row's placeholders, the pk."""
+    """The fields an INSERT sets, their quoted columns, one row's bind markers, the pk."""
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
     return (
         fields,
         columns(model, [f.name for f in fields]),
-        f"({placeholders(fields)})",
+        f"({markers(fields)})",
         quote(meta.pk.column),
     )

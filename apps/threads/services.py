@@ -269,8 +269,8 @@ def _hand_over_on_commit(thread: Thread, deliveries: list[Delivery]) -> None:
             "AND {Run.agent} IN ({agents}) AND {Run.status} IN ({active}) ORDER BY {Run.id}",
             [thread.pk, *plain, *ACTIVE_STATUSES],
             Run=Run,
-            agents=sql.placeholders(plain),
-            active=sql.placeholders(ACTIVE_STATUSES),
+            agents=sql.markers(plain),
+            active=sql.markers(ACTIVE_STATUSES),
         )
         if plain
         else []

@@ -57,7 +57,7 @@ def test_row_rows_and_execute(thread):
         "SELECT {Thread.id} FROM {Thread} WHERE {Thread.id} IN ({ids})",
         [thread.pk, -1],
         Thread=Thread,
-        ids=sql.placeholders([thread.pk, -1]),
+        ids=sql.markers([thread.pk, -1]),
     ) == [(thread.pk,)]
 
 
