@@ -203,8 +203,14 @@ class Api:
             self.local.conn = conn
         return conn
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
+    def request(
+        self, method: str, path: str, body: Any = None, *, authorization: str = ""
+    ) -> tuple[int, Any]:
+        """(status, parsed JSON); as the API user, or with the `authorization` given."""
+        headers = {
+            "Authorization": authorization or f"Token {self.token}",
+            "Accept": "application/json",
+        }
         data = None
         if body is not None:
             data = json.dumps(body).encode()

@@ -68,7 +68,6 @@ import json
 import os
 import random
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,7 +76,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feed import (  # noqa: E402 -- bench/ is not a package; the helpers are shared
-    HOST,
     VENV_BIN,
     Api,
     CpuWatch,
@@ -146,35 +144,18 @@ def log(*parts: Any) -> None:
 
 
 class AgentApi:
+    """`send_message` as a sender run: its token per request, keep-alive per sender thread."""
+
     def __init__(self, port: int) -> None:
-        self.port = port
-        self.local = threading.local()
+        self.api = Api(port, token="")
 
     def send(self, token: str, to: str, body: str) -> tuple[int, Any]:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
-        data = json.dumps({"to": to, "body": body}).encode()
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        try:
-            conn.request("POST", "/api/v1/agent/send_message/", body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            self.local.conn = None
-            raise
-        if response.getheader("Connection", "").lower() == "close":
-            conn.close()
-            self.local.conn = None
-        try:
-            return response.status, json.loads(raw) if raw else None
-        except ValueError:
-            return response.status, raw.decode(errors="replace")
+        return self.api.request(
+            "POST",
+            "/api/v1/agent/send_message/",
+            {"to": to, "body": body},
+            authorization=f"Bearer {token}",
+        )
 
 
 class Send:
