@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from apps.runs.harnesses import EventKind, NormalizedEvent, get_adapter
-from apps.runs.harnesses.base import Adapter
+from apps.harnesses import EventKind, NormalizedEvent, get_adapter
+from apps.harnesses.base import Adapter
 from tests.harnesses.conftest import SAMPLES_DIR
 from tests.support.model_server import (
     ANTHROPIC,
@@ -52,15 +52,19 @@ EXPECTED_KINDS: dict[str, list[str]] = {
     "claude_midrun_injection.txt": [S, U, T, C, R, U, T, C, R, T, USAGE, F, X],
     "claude_interrupt.txt": [S, U, T, C, R, U, USAGE, F, X],
     "qwen_stream_json_tool_turn.jsonl": [S, C, R, T, USAGE, F],
-    "codex_exec_json_tool_turn.jsonl": [S, W, C, R, T, USAGE, F],
-    "codex_exec_resume.jsonl": [S, W, C, R, T, USAGE, F],
-    "codex_openai_base_url_ws_fallback.jsonl": [S, W, W, W, W, W, W, C, R, T, USAGE, F],
-    "codex_error_400.jsonl": [S, W, W, E, F],
-    "codex_error_401.jsonl": [S, W, W, E, F],
-    "codex_error_500.jsonl": [S, W, W, E, F],
     "codex_app_server_steer.txt": [W, S, W, U, C, R, U, C, R, *[D] * 6, T, USAGE, F, X],
     "gemini_stream_json_tool_turn.jsonl": [S, U, D, T, C, R, D, T, USAGE, F],
     "opencode_run_json_tool_turn.jsonl": [S, T, C, R, USAGE, T, USAGE],
+}
+
+# `codex exec --json` output: ozweb drives codex as `codex app-server`, so no adapter reads it.
+CODEX_EXEC_SAMPLES = {
+    "codex_exec_json_tool_turn.jsonl",
+    "codex_exec_resume.jsonl",
+    "codex_openai_base_url_ws_fallback.jsonl",
+    "codex_error_400.jsonl",
+    "codex_error_401.jsonl",
+    "codex_error_500.jsonl",
 }
 
 # Which adapter reads which sample: Qwen Code prints Claude-compatible stream-json.
@@ -102,7 +106,11 @@ def of_kind(events: list[NormalizedEvent], kind: str) -> list[dict[str, Any]]:
 
 
 OUTPUT_SAMPLES = (
-    sorted(p for p in SAMPLES_DIR.glob("*") if p.is_file() and "_requests" not in p.name)
+    sorted(
+        p
+        for p in SAMPLES_DIR.glob("*")
+        if p.is_file() and "_requests" not in p.name and p.name not in CODEX_EXEC_SAMPLES
+    )
     if SAMPLES_DIR.is_dir()
     else []
 )
@@ -232,9 +240,6 @@ def test_claude_interrupt_finishes_the_turn_as_interrupted():
         ("claude_error_400.jsonl", 400, "API Error: 400"),
         ("claude_error_529.jsonl", 529, "API Error: 529"),
         ("claude_conn_refused.jsonl", None, "API Error: Unable to connect"),
-        ("codex_error_400.jsonl", None, '{"error": {"message": "fake error 400"'),
-        ("codex_error_401.jsonl", 401, "unexpected status 401"),
-        ("codex_error_500.jsonl", None, "We’re currently experiencing high demand"),
     ],
 )
 def test_error_samples_end_in_one_fatal_error(
@@ -270,33 +275,6 @@ def test_claude_killed_mid_turn_gets_a_synthesized_error_finish():
     assert kinds(events) == [E, F, X]
     assert events[1].data["status"] == "error"
     assert events[2].data["signal"] == 15
-
-
-def test_codex_usage_is_cumulative_per_thread():
-    first = of_kind(replay(SAMPLES_DIR / "codex_exec_json_tool_turn.jsonl"), "usage")
-    resumed = of_kind(replay(SAMPLES_DIR / "codex_exec_resume.jsonl"), "usage")
-
-    assert first == [
-        {
-            "input_tokens": 60,
-            "output_tokens": 24,
-            "cached_input_tokens": 0,
-            "cost_usd": None,
-            "cumulative": True,
-        }
-    ]
-    assert resumed[0]["input_tokens"] == 120
-    assert resumed[0]["cumulative"] is True
-
-
-def test_codex_thread_id_is_the_session_id():
-    events = replay(SAMPLES_DIR / "codex_exec_json_tool_turn.jsonl")
-
-    assert {event.session_id for event in events} == {"01a1fc7e-299b-7e51-a7e4-44b88af09495"}
-    assert of_kind(events, "tool_call")[0]["input"] == {
-        "command": "/bin/bash -lc 'echo hello-from-tool'"
-    }
-    assert of_kind(events, "tool_result")[0]["exit_code"] == 0
 
 
 def test_codex_app_server_steer_message_lands_in_the_running_turn():

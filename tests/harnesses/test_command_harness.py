@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.runs.harnesses import EventKind, NormalizedEvent, StdinMode, get_adapter
-from apps.runs.harnesses.command import CommandAdapter
+from apps.harnesses import EventKind, InvocationRequest, NormalizedEvent, StdinMode, get_adapter
+from apps.harnesses.command import CommandAdapter
 from tests.harnesses.conftest import REPO_ROOT
 
 AGENTS_DIR = REPO_ROOT / "examples" / "agents"
@@ -32,7 +32,7 @@ def test_invocation_streams_the_prompt_as_the_first_user_line():
     adapter = get_adapter("command", command="python3 agent.py --fast")
 
     invocation = adapter.build_invocation(
-        prompt="hello", model="m1", instructions="be brief", session_id="s-1"
+        InvocationRequest(prompt="hello", model="m1", instructions="be brief", session_id="s-1")
     )
 
     assert invocation.argv == ["python3", "agent.py", "--fast"]
@@ -113,7 +113,7 @@ def test_plain_text_output_is_assistant_text_and_a_silent_exit_still_finishes():
 class AgentRun:
     def __init__(self, script: str, prompt: str, workspace: Path) -> None:
         self.adapter = get_adapter("command", command=[sys.executable, str(AGENTS_DIR / script)])
-        invocation = self.adapter.build_invocation(prompt=prompt, model="")
+        invocation = self.adapter.build_invocation(InvocationRequest(prompt=prompt, model=""))
         self.process = subprocess.Popen(
             invocation.argv,
             cwd=workspace,

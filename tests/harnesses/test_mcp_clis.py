@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import tests.support.model_server as model_server_module
-from apps.runs.harnesses import EventKind, McpServer, StdinMode, get_adapter
+from apps.harnesses import EventKind, InvocationRequest, McpServer, StdinMode, get_adapter
 from tests.harnesses.conftest import CLI_BIN_DIR
 from tests.harnesses.mcp_support import RecordingMcpServer, offered_tools, with_codex_namespaces
 from tests.harnesses.test_real_clis import claude_env, require_cli
@@ -39,11 +39,13 @@ def run_cli(harness: str, tmp_path: Path, agent_env: dict[str, str], mcp_url: st
     workspace.mkdir()
     adapter = get_adapter(harness)
     invocation = adapter.build_invocation(
-        prompt="Post a note",
-        model="claude-sonnet-4-5" if harness == "opencode" else "fake-model",
-        env=agent_env,
-        mcp=McpServer(url=mcp_url),
-        home=str(home),
+        InvocationRequest(
+            prompt="Post a note",
+            model="claude-sonnet-4-5" if harness == "opencode" else "fake-model",
+            env=agent_env,
+            mcp=McpServer(url=mcp_url),
+            home=str(home),
+        )
     )
     for relative, content in invocation.home_files.items():
         target = home / relative

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from apps.runs.harnesses import McpServer, ToolKind, get_adapter, tool_kind
+from apps.harnesses import InvocationRequest, McpServer, ToolKind, get_adapter, tool_kind
 
 MCP = McpServer(url="http://127.0.0.1:8123/mcp/")
 TOKEN = "ozr_secret-token-value-123"
@@ -27,7 +27,7 @@ def build(harness: str, *, mcp: McpServer | None = MCP, home: str | None = "/hom
     options: dict[str, Any] = {"command": ["true"]} if harness == "command" else {}
     adapter = get_adapter(harness, **options)
     invocation = adapter.build_invocation(
-        prompt="hi", model="m", instructions="", env=AGENT_ENV, mcp=mcp, home=home
+        InvocationRequest(prompt="hi", model="m", env=AGENT_ENV, mcp=mcp, home=home)
     )
     return adapter, invocation
 
@@ -154,9 +154,7 @@ def test_the_command_harness_gets_no_mcp_config():
 # -- MCP tool calls are recognised in each harness's naming ------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["mcp__ozweb__send_message", "mcp_ozweb_send_message", "mcp_tool_call"]
-)
+@pytest.mark.parametrize("name", ["mcp__ozweb__send_message", "mcp_ozweb_send_message"])
 def test_mcp_tool_names_are_mcp(name):
     assert tool_kind(name) is ToolKind.MCP
 
@@ -181,7 +179,7 @@ def test_codex_mcp_items_become_mcp_tool_calls():
     adapter, _ = build("codex")
     item = {
         "id": "item_1",
-        "type": "mcp_tool_call",
+        "type": "mcpToolCall",
         "server": "ozweb",
         "tool": "post_message",
         "arguments": {"body": "hi"},
@@ -189,8 +187,11 @@ def test_codex_mcp_items_become_mcp_tool_calls():
         "error": None,
         "status": "completed",
     }
-    started = adapter.parse_line(json.dumps({"type": "item.started", "item": item}))
-    completed = adapter.parse_line(json.dumps({"type": "item.completed", "item": item}))
+    started = adapter.parse_line(json.dumps({"method": "item/started", "params": {"item": item}}))
+    completed = adapter.parse_line(
+        json.dumps({"method": "item/completed", "params": {"item": item}})
+    )
     assert started[0].data["name"] == "mcp__ozweb__post_message"
     assert started[0].data["kind"] == "mcp"
+    assert completed[-1].data["call_id"] == "item_1"
     assert completed[-1].data["output"] == "posted"

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from apps.runs.harnesses import Adapter, EventKind, NormalizedEvent, StdinMode, get_adapter
+from apps.harnesses import (
+    Adapter,
+    EventKind,
+    InvocationRequest,
+    NormalizedEvent,
+    StdinMode,
+    get_adapter,
+)
 from tests.harnesses.conftest import CLI_BIN_DIR
 from tests.support.model_server import DEFAULT_FINAL_TEXT, ModelServer, Reply
 
@@ -53,7 +60,7 @@ class CliRun:
     ) -> None:
         self.adapter = adapter
         self.invocation = adapter.build_invocation(
-            prompt=prompt, model=model, session_id=session_id, instructions="", env=agent_env
+            InvocationRequest(prompt=prompt, model=model, session_id=session_id, env=agent_env)
         )
         for relative, content in self.invocation.home_files.items():
             target = home / relative

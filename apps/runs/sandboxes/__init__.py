@@ -17,6 +17,7 @@ __all__ = [
     "Sandbox",
     "SandboxProcess",
     "SandboxSpec",
+    "docker_health",
     "get_sandbox",
     "sandbox_network",
 ]
@@ -46,6 +47,15 @@ def get_sandbox() -> Sandbox:
         return DockerSandbox()
     logger.warning("no Docker engine answers: runs execute as UNSANDBOXED local processes")
     return LocalSandbox()
+
+
+def docker_health() -> dict[str, object]:
+    """For /healthz. Docker is optional in embedded mode: without it runs are local and
+    unsandboxed."""
+    kind = sandbox_kind()
+    available = DockerSandbox.available()
+    sandbox = "docker" if kind == "docker" or (kind == "auto" and available) else "local"
+    return {"ok": available or sandbox == "local", "available": available, "sandbox": sandbox}
 
 
 def sandbox_network() -> str | None:

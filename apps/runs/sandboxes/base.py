@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+# The harness image's layout, defined once by its build tool (re-exported for the executor).
+from harness_image.constants import CONTAINER_HOME as CONTAINER_HOME
+from harness_image.constants import CONTAINER_WORKSPACE as CONTAINER_WORKSPACE
+
 LABEL_RUN = "dev.ozweb.run"
 LABEL_AGENT = "dev.ozweb.agent"
 LABEL_TEAM = "dev.ozweb.team"
 LABEL_INSTANCE = "dev.ozweb.instance"
-CONTAINER_HOME = "/home/agent"
-CONTAINER_WORKSPACE = "/workspace"
 
 
 @dataclass(frozen=True)

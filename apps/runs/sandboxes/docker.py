@@ -29,6 +29,8 @@ import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, NotFound
 
+from harness_image.constants import AGENT_GID, AGENT_UID
+
 from .base import (
     CONTAINER_HOME,
     CONTAINER_WORKSPACE,
@@ -47,8 +49,6 @@ from .local import (
 
 logger = logging.getLogger(__name__)
 
-AGENT_UID = 1000
-AGENT_GID = 1000
 ATTACH_PARAMS = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
 _HEADER = struct.Struct(">BxxxL")
 _STREAM_STDOUT, _STREAM_STDERR = 1, 2
@@ -147,7 +147,9 @@ class DockerProcess:
             code = self._exit_code_if_exited()
         else:
             try:
-                code = int(self._client.api.wait(self._id, timeout=timeout)["StatusCode"])
+                # docker-py hands the timeout to requests, which takes a float; the stub says int.
+                waited = self._client.api.wait(self._id, timeout=timeout)  # type: ignore[arg-type]
+                code = int(waited["StatusCode"])
             except requests.exceptions.RequestException:
                 # Timed out (a ReadTimeout, or a ConnectionError wrapping one).
                 code = self._exit_code_if_exited()
@@ -322,7 +324,10 @@ class DockerSandbox:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             network_mode=spec.network,
-            **limits,
+            # An absent limit is None, as create_host_config's defaults are.
+            mem_limit=limits.get("mem_limit"),
+            nano_cpus=limits.get("nano_cpus"),
+            pids_limit=limits.get("pids_limit"),
         )
         created = api.create_container(
             spec.image,

@@ -1,4 +1,6 @@
-"""python manage.py build_harness_image: the harness image, built offline and cached."""
+"""python manage.py build_harness_image: the harness image, built offline and cached.
+
+A thin wrapper of the `harness_image` build tool that takes the tag from the settings."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.runs.images import HarnessImageError, build_harness_image
+from harness_image import HarnessImageError, build_harness_image
 
 
 class Command(BaseCommand):

@@ -1,9 +1,10 @@
 """Harness adapter contract: how ozweb starts a coding-agent CLI and reads its output.
 
 An adapter knows one harness (claude, codex, ...). For each run the executor creates a fresh
-adapter, asks it for an `Invocation` (argv, environment, files for the container home, how
-stdin is used), starts the process, and feeds every stdout line to `parse_line`, which returns
-normalized events (HARNESSES.md §11). When the process ends, `finish` adds the closing events.
+adapter, gives it an `InvocationRequest` (prompt, model, session to resume, ...) and gets back
+an `Invocation` (argv, environment, files for the container home, how stdin is used), starts
+the process, and feeds every stdout line to `parse_line`, which returns normalized events
+(HARNESSES.md §11). When the process ends, `finish` adds the closing events.
 
 Adapters are pure Python (no Django) and never raise on bad input: a line they cannot read
 becomes a `warning` event carrying the raw text.
@@ -59,14 +60,6 @@ class NormalizedEvent:
     raw: Any = None  # the parsed JSON line (or the raw text when it was not JSON)
     session_id: str | None = None  # harness-native session id, when known
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "session_id": self.session_id,
-            "data": self.data,
-            "raw": self.raw,
-        }
-
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -104,6 +97,22 @@ class McpServer:
         return f"Bearer ${{{self.token_env}}}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class InvocationRequest:
+    """What one run asks of its harness; `Adapter.build_invocation` turns it into argv, env
+    and home files."""
+
+    prompt: str
+    model: str  # "" for the harness's default
+    session_id: str | None = None  # the harness session to resume
+    instructions: str = ""  # appended to the harness's system prompt / global rules
+    # The agent's environment (API keys, base URLs), which the adapter may translate into
+    # harness config.
+    env: Mapping[str, str] = field(default_factory=dict)
+    mcp: McpServer | None = None  # a server to connect to, written into the native config
+    home: str | None = None  # the absolute $HOME the process will see, for paths in argv
+
+
 # Native tool names → ToolKind. Lower-cased lookup; MCP tools are recognised by prefix.
 _TOOL_KINDS: dict[str, ToolKind] = {
     **dict.fromkeys(
@@ -111,7 +120,6 @@ _TOOL_KINDS: dict[str, ToolKind] = {
             "bash",
             "shell",
             "run_shell_command",
-            "command_execution",
             "exec_command",
             "shell_command",
             "shelltoolcall",
@@ -128,7 +136,6 @@ _TOOL_KINDS: dict[str, ToolKind] = {
             "notebookedit",
             "replace",
             "write_file",
-            "file_change",
             "apply_patch",
             "patch",
             "edittoolcall",
@@ -153,7 +160,7 @@ _TOOL_KINDS: dict[str, ToolKind] = {
 def tool_kind(name: str) -> ToolKind:
     lowered = name.lower()
     # claude and codex: mcp__<server>__<tool>; gemini: mcp_<server>_<tool>.
-    if lowered.startswith("mcp_") or lowered in {"mcp_tool_call", "mcp"}:
+    if lowered.startswith("mcp_") or lowered == "mcp":
         return ToolKind.MCP
     return _TOOL_KINDS.get(lowered, ToolKind.OTHER)
 
@@ -199,29 +206,14 @@ class Adapter(ABC):
 
     def __init__(self) -> None:
         self.session_id: str | None = None
-        self.turn_finished_count = 0
         self.turn_open = True  # a started process is working on a turn until it reports the end
         self._resuming = False
 
     # -- starting -----------------------------------------------------------------------
 
     @abstractmethod
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
-        """What to run. `session_id` resumes that session; `env` is the agent's environment
-        (API keys, base URLs) that the adapter may translate into harness config; `mcp` is a
-        server the harness should connect to (written into its native config); `home` is the
-        absolute $HOME the process will see, for config paths passed in argv."""
-        ...
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
+        """What to run for `request` (a fresh adapter per run: it may keep state from it)."""
 
     # -- reading ------------------------------------------------------------------------
 
@@ -330,7 +322,6 @@ class Adapter(ABC):
         num_turns: int | None = None,
         raw: Any = None,
     ) -> NormalizedEvent:
-        self.turn_finished_count += 1
         self.turn_open = False
         return self.event(
             EventKind.TURN_FINISHED,

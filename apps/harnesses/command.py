@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .base import (
@@ -18,7 +18,7 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
-    McpServer,
+    InvocationRequest,
     NormalizedEvent,
     StdinMode,
     text_of,
@@ -35,33 +35,23 @@ class CommandAdapter(Adapter):
         self._announced = False
         self._last_text = ""
 
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
         # No MCP config (`mcp` is ignored): the program has the `oz` command and OZWEB_* env.
         if not self.command:
             raise ValueError("the command harness needs a command to run")
         extra_env = {"OZWEB_PROTOCOL": "jsonl-1"}
-        if model:
-            extra_env["OZWEB_MODEL"] = model
-        if instructions:
-            extra_env["OZWEB_INSTRUCTIONS"] = instructions
-        if session_id:
-            extra_env["OZWEB_SESSION_ID"] = session_id
+        if request.model:
+            extra_env["OZWEB_MODEL"] = request.model
+        if request.instructions:
+            extra_env["OZWEB_INSTRUCTIONS"] = request.instructions
+        if request.session_id:
+            extra_env["OZWEB_SESSION_ID"] = request.session_id
             self._resuming = True
         return Invocation(
             argv=list(self.command),
             env=extra_env,
             stdin_mode=StdinMode.STREAM,
-            stdin=self.encode_user_message(prompt) or b"",
+            stdin=self.encode_user_message(request.prompt) or b"",
         )
 
     def encode_user_message(self, text: str) -> bytes | None:
@@ -161,7 +151,8 @@ class CommandAdapter(Adapter):
             )
         text = obj.get("text")
         result_text = text_of(text) if text is not None else self._last_text
-        status = obj.get("status") if obj.get("status") in {"error", "interrupted"} else "success"
+        reported = obj.get("status")
+        status = reported if reported in {"error", "interrupted"} else "success"
         events.append(
             self.turn_finished(
                 status,

@@ -11,7 +11,6 @@ the model as `mcp_<server>_<tool>`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from .base import (
@@ -19,7 +18,7 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
-    McpServer,
+    InvocationRequest,
     NormalizedEvent,
     text_of,
 )
@@ -34,28 +33,26 @@ class GeminiAdapter(Adapter):
         self._text_chunks: list[str] = []
         self._last_text = ""
 
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
-        argv = ["gemini", "-p", prompt, "--output-format", "stream-json", "--yolo", "--skip-trust"]
-        if model:
-            argv += ["-m", model]  # an explicit model also skips the router side call
-        if session_id:
-            argv += ["--resume", session_id]
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
+        argv = [
+            "gemini",
+            "-p",
+            request.prompt,
+            "--output-format",
+            "stream-json",
+            "--yolo",
+            "--skip-trust",
+        ]
+        if request.model:
+            argv += ["-m", request.model]  # an explicit model also skips the router side call
+        if request.session_id:
+            argv += ["--resume", request.session_id]
             self._resuming = True
         settings: dict[str, Any] = {
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "privacy": {"usageStatisticsEnabled": False},
         }
-        if mcp:
+        if mcp := request.mcp:
             settings["mcpServers"] = {
                 mcp.name: {
                     "httpUrl": mcp.url,
@@ -65,8 +62,8 @@ class GeminiAdapter(Adapter):
                 }
             }
         home_files = {".gemini/settings.json": json.dumps(settings, indent=2)}
-        if instructions:
-            home_files[".gemini/GEMINI.md"] = instructions  # global context file
+        if request.instructions:
+            home_files[".gemini/GEMINI.md"] = request.instructions  # global context file
         return Invocation(argv=argv, home_files=home_files)
 
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
@@ -75,7 +72,11 @@ class GeminiAdapter(Adapter):
             text = text_of(obj.get("content"))
             if obj.get("delta"):
                 self._text_chunks.append(text)
-                data = {"text": text, "message_id": None, "index": len(self._text_chunks) - 1}
+                data: dict[str, Any] = {
+                    "text": text,
+                    "message_id": None,
+                    "index": len(self._text_chunks) - 1,
+                }
                 return [self.event(EventKind.ASSISTANT_TEXT_DELTA, data, raw=obj)]
             events = self._flush_text()
             self._last_text = text

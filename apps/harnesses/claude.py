@@ -9,7 +9,6 @@ passed with `--mcp-config ~/.claude/ozweb-mcp.json` (`${OZWEB_TOKEN}` in its hea
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from .base import (
@@ -17,9 +16,11 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
+    InvocationRequest,
     McpServer,
     NormalizedEvent,
     StdinMode,
+    http_status_in,
     text_of,
 )
 
@@ -51,17 +52,7 @@ class ClaudeAdapter(Adapter):
         self._interrupt_seq = 0
         self._stream_message_id: str | None = None
 
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
         argv = [
             "claude",
             "-p",
@@ -75,20 +66,20 @@ class ClaudeAdapter(Adapter):
         ]
         if self.include_partial_messages:
             argv.append("--include-partial-messages")
-        if model:
-            argv += ["--model", model]
-        if session_id:
-            argv += ["--resume", session_id]
+        if request.model:
+            argv += ["--model", request.model]
+        if request.session_id:
+            argv += ["--resume", request.session_id]
             self._resuming = True
-        if instructions:
-            argv += ["--append-system-prompt", instructions]
+        if request.instructions:
+            argv += ["--append-system-prompt", request.instructions]
         home_files = {}
         run_env = dict(CLAUDE_ENV)
-        if mcp:
+        if mcp := request.mcp:
             config = json.dumps(self.mcp_config(mcp), indent=2)
-            if home:
+            if request.home:
                 home_files[MCP_CONFIG_FILE] = config
-                argv += ["--mcp-config", f"{home.rstrip('/')}/{MCP_CONFIG_FILE}"]
+                argv += ["--mcp-config", f"{request.home.rstrip('/')}/{MCP_CONFIG_FILE}"]
             else:  # --mcp-config also takes the JSON itself
                 argv += ["--mcp-config", config]
             run_env["MCP_TOOL_TIMEOUT"] = str(mcp.tool_timeout_s * 1000)
@@ -97,7 +88,7 @@ class ClaudeAdapter(Adapter):
             env=run_env,
             home_files=home_files,
             stdin_mode=StdinMode.STREAM,
-            stdin=self._user_line(prompt),
+            stdin=self._user_line(request.prompt),
         )
 
     @staticmethod
@@ -188,7 +179,7 @@ class ClaudeAdapter(Adapter):
             # The CLI reports API failures as a fake assistant message (HARNESSES.md §1.6).
             text = text_of(message.get("content"))
             self._error_in_turn = True
-            data = {"message": text, "http_status": _api_error_status(text), "fatal": True}
+            data = {"message": text, "http_status": http_status_in(text), "fatal": True}
             return [self.event(EventKind.ERROR, data, raw=obj)]
         for block in message.get("content") or []:
             block_type = block.get("type")
@@ -263,7 +254,8 @@ class ClaudeAdapter(Adapter):
                     raw=obj,
                 )
             )
-        result_text = obj.get("result") if isinstance(obj.get("result"), str) else ""
+        result = obj.get("result")
+        result_text = result if isinstance(result, str) else ""
         if obj.get("is_error"):
             if obj.get("subtype") == "error_during_execution" and self._interrupt_requested:
                 status = "interrupted"
@@ -310,11 +302,3 @@ class ClaudeAdapter(Adapter):
             data = {"text": delta.get("thinking", ""), "delta": True}
             return [self.event(EventKind.REASONING, data, raw=obj)]
         return []
-
-
-def _api_error_status(text: str) -> int | None:
-    # "API Error: 400 fake invalid_request_error"
-    parts = text.split()
-    if len(parts) >= 3 and parts[0] == "API" and parts[1] == "Error:" and parts[2].isdigit():
-        return int(parts[2])
-    return None

