@@ -1,13 +1,13 @@
 """Agent-to-agent messaging benchmark: send_message → bytes on the recipient's stdin.
 
-    .venv/bin/python bench/messaging.py [--sandbox local|docker|both] [--agents 20]
+    .venv/bin/python -m bench.messaging [--sandbox local|docker|both] [--agents 20]
                                         [--rate 200] [--seconds 10] [--concurrency 16]
 
 Spec: 20 agents exchanging messages through the agent API; messages/s and send → delivered-
 to-a-running-agent latency p50/p99. Target on this machine: p99 < 250 ms at 200 messages/s,
 nothing lost.
 
-It starts the real app as bench/runs.py does (its `Stack`: embedded mode, one `daphne` on
+It starts the real app as bench.runs does (`bench.stack.Stack`: embedded mode, one `daphne` on
 127.0.0.1, a fresh SQLite database in a temp dir, in-memory channel layer, in-process run
 dispatch with agents + 2 workers, `OZWEB_SANDBOX=local` by default or `docker` with
 `OZWEB_SANDBOX_NETWORK=host`). Through the REST API (a user token from `create_api_user`) it
@@ -74,20 +74,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feed import (  # noqa: E402 -- bench/ is not a package; the helpers are shared
-    VENV_BIN,
+from bench.stack import (
+    FINISHED,
     Api,
     CpuWatch,
+    Stack,
+    fmt,
+    log,
+    machine_line,
+    open_loop,
+    pair,
     percentile,
+    pids_where,
+    require_harness_image,
     run_each,
+    stack_options,
+    table,
     wait_for_quiet,
 )
-from runs import Stack, machine_line  # noqa: E402
 
 TARGET_P99_MS = 250.0
 TARGET_RATE = 200.0
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 QUIT = "BENCH-QUIT"
 MARKER = "ozweb-bench-messaging-agent"  # in the agent's argv (only): finds its processes
 
@@ -134,10 +141,6 @@ sys.stdout.flush()
 """
 
 
-def log(*parts: Any) -> None:
-    print("[messaging]", *parts, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # The agent API client: keep-alive, one connection per sender thread, a run token per request
 # ---------------------------------------------------------------------------------------------
@@ -160,13 +163,12 @@ class AgentApi:
 
 class Send:
     __slots__ = (
-        "id", "sender", "to", "due", "due_ns", "sent_ns", "late_ms", "http_ms", "status", "error",
+        "id", "sender", "to", "due_ns", "sent_ns", "late_ms", "http_ms", "status", "error",
     )  # fmt: skip
 
     def __init__(self, mid: int, sender: int, to: int) -> None:
         self.id, self.sender, self.to = mid, sender, to
-        self.due = 0.0  # time.monotonic() it is scheduled for
-        self.due_ns = 0  # the same, on the time.time_ns() clock
+        self.due_ns = 0  # time.time_ns() it is scheduled for
         self.sent_ns = 0
         self.late_ms = self.http_ms = float("nan")
         self.status = 0
@@ -236,26 +238,12 @@ class Result:
 class Bench:
     def __init__(self, stack: Stack, api: Api, args: argparse.Namespace) -> None:
         self.stack, self.api, self.args = stack, api, args
-        self.agent_python = "python3"
-        if stack.sandbox == "local":
-            # The host's `python3` may be a pyenv shim (a shell script, ~100 ms to start).
-            self.agent_python = str(VENV_BIN / "python")
-        status, teams = api.request("GET", "/api/v1/teams/")
-        self.team = (teams["results"] if isinstance(teams, dict) else teams)[0]["id"]
+        self.team = api.team_id()
         self.handles: list[str] = []
         self.agent_ids: list[int] = []
         self.runs: list[int] = []
         self.tokens: list[str] = []
         self.thread = 0
-
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        try:
-            status, data = self.api.request(method, path, body)
-        except (OSError, http.client.HTTPException):  # an idle keep-alive the server closed
-            status, data = self.api.request(method, path, body)
-        if status != expect:
-            raise RuntimeError(f"{method} {path}: HTTP {status} {str(data)[:300]}")
-        return data
 
     def raise_hop_limit(self, value: int = 1000) -> str:
         """Every message here has hop 1 (its sender's run was started by a human, hop 0), so the
@@ -287,31 +275,21 @@ class Bench:
         )
 
     def setup(self, agents: int, deadline_s: float) -> None:
-        thread = self.call(
-            "POST", f"/api/v1/teams/{self.team}/threads/", {"name": "bench-messaging"}, 201
-        )
-        self.thread = thread["id"]
+        self.thread = self.api.create_thread(self.team, "bench-messaging")
         for k in range(agents):
             handle = f"m{k:02d}"
-            agent = self.call(
-                "POST",
-                f"/api/v1/teams/{self.team}/agents/",
-                {
-                    "handle": handle,
-                    "harness": "command",
-                    "command": f'{self.agent_python} -u -c "$BENCH_AGENT"',
-                    "environment": {
-                        "BENCH_AGENT": AGENT_CODE,
-                        "BENCH_DEADLINE": f"{deadline_s:.0f}",
-                    },
-                    "run_timeout_seconds": int(deadline_s + 60),
-                },
-                201,
+            agent = self.api.create_command_agent(
+                self.team,
+                handle,
+                AGENT_CODE,
+                python=self.stack.agent_python,
+                run_timeout=int(deadline_s + 60),
+                BENCH_DEADLINE=f"{deadline_s:.0f}",
             )
             self.handles.append(handle)
             self.agent_ids.append(agent["id"])
         for agent_id in self.agent_ids:
-            run = self.call(
+            run = self.api.call(
                 "POST",
                 "/api/v1/runs/",
                 {"agent": agent_id, "prompt": "bench: wait for messages", "thread": self.thread},
@@ -327,7 +305,7 @@ class Bench:
         while True:
             for k, run_id in enumerate(self.runs):
                 if statuses.get(run_id) != "running":
-                    statuses[run_id] = self.call("GET", f"/api/v1/runs/{run_id}/")["status"]
+                    statuses[run_id] = self.api.call("GET", f"/api/v1/runs/{run_id}/")["status"]
                 if k not in tokens:
                     with contextlib.suppress(OSError, ValueError):
                         raw, rid = (
@@ -359,9 +337,10 @@ class Bench:
     def send_all(self, client: AgentApi, pool: ThreadPoolExecutor, sends: list[Send]) -> None:
         """Open loop: each send is submitted when due, whether or not earlier ones came back."""
 
-        def one(s: Send) -> None:
-            s.late_ms = (time.monotonic() - s.due) * 1000
-            s.sent_ns = time.time_ns()
+        def one(i: int, due_ns: int) -> None:
+            s = sends[i]
+            s.due_ns, s.sent_ns = due_ns, time.time_ns()
+            s.late_ms = (s.sent_ns - due_ns) / 1e6
             t = time.perf_counter()
             try:
                 s.status, body = client.send(
@@ -373,18 +352,7 @@ class Bench:
                 s.error = f"{type(exc).__name__}: {exc}"
             s.http_ms = (time.perf_counter() - t) * 1000
 
-        start = time.monotonic() + 0.05
-        start_ns = time.time_ns() + int(0.05e9)
-        futures = []
-        for i, s in enumerate(sends):
-            s.due = start + i / self.args.rate
-            s.due_ns = start_ns + int(i * 1e9 / self.args.rate)
-            delay = s.due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            futures.append(pool.submit(one, s))
-        for fut in futures:
-            fut.result(timeout=120)
+        open_loop(pool, len(sends), self.args.rate, one)
 
     def receipts(self) -> dict[int, list[tuple[int, int, int]]]:
         """{agent index: [(id, send_ns, recv_ns), ...]} from the receipt files."""
@@ -424,14 +392,14 @@ class Bench:
     def quit_all(self, timeout: float) -> dict[str, int]:
         """One channel message reaches every agent with a live run there; then wait, then cancel
         what is left. The runs' final statuses."""
-        self.call("POST", f"/api/v1/threads/{self.thread}/messages/", {"body": QUIT}, 201)
+        self.api.call("POST", f"/api/v1/threads/{self.thread}/messages/", {"body": QUIT}, 201)
         deadline = time.monotonic() + timeout
         statuses: dict[int, str] = {}
         cancelled = False
         while True:
             for run_id in self.runs:
                 if statuses.get(run_id) not in FINISHED:
-                    statuses[run_id] = self.call("GET", f"/api/v1/runs/{run_id}/")["status"]
+                    statuses[run_id] = self.api.call("GET", f"/api/v1/runs/{run_id}/")["status"]
             if all(s in FINISHED for s in statuses.values()):
                 break
             if time.monotonic() >= deadline:
@@ -450,26 +418,19 @@ class Bench:
 
 def agent_pids() -> list[int]:
     """The agent programs (local children of daphne, or in containers: the host sees them)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if MARKER.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-    return pids
+    return pids_where(lambda entry: MARKER.encode() in (entry / "cmdline").read_bytes())
 
 
 def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
     result = Result(sandbox=sandbox, agents=args.agents, rate_target=args.rate)
-    stack = Stack(sandbox, args, name="messaging")
+    stack = Stack(f"messaging-{sandbox}", args, sandbox=sandbox)
     pool: ThreadPoolExecutor | None = None
     interrupted = False
     try:
         log(f"{sandbox}: starting daphne in {stack.tmp}")
-        token = stack.start()
-        api = Api(stack.port, token)
+        api = stack.start()
         bench = Bench(stack, api, args)
-        log(f"{sandbox}: daphne pid {stack.daphne.pid} on :{stack.port}")  # type: ignore[union-attr]
+        log(f"{sandbox}: daphne pid {stack.pid} on :{stack.port}")
         result.hop_limit = bench.raise_hop_limit()
         run_for = args.warmup / args.rate + args.seconds + args.drain + 120
         bench.setup(args.agents, deadline_s=run_for)
@@ -488,13 +449,13 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
 
         result.busy_before = wait_for_quiet(args.quiet_wait)
         # daphne's own cost of holding N idle runs (executors poll their runs every second).
-        idle = CpuWatch({"daphne": [stack.daphne.pid]})  # type: ignore[union-attr]
+        idle = CpuWatch({"daphne": [stack.pid]})
         idle.begin()
         time.sleep(args.idle_seconds)
         idle.end()
         result.daphne_idle_cpu = idle.percent("daphne")
         pids = agent_pids()
-        cpu = CpuWatch({"daphne": [stack.daphne.pid], "bench": [os.getpid()], "agents": pids})  # type: ignore[union-attr]
+        cpu = CpuWatch({"daphne": [stack.pid], "bench": [os.getpid()], "agents": pids})
         cpu.begin()
         profiler = stack.profile("messaging", args.seconds + 1)
         bench.send_all(client, pool, measured)
@@ -503,7 +464,7 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         cpu.end()
         if profiler is not None:
             profiler.wait(timeout=60)
-            result.notes.append(f"py-spy profile: {stack.tmp / 'profile-messaging.txt'}")
+            result.notes.append(f"py-spy profile: {stack.profile_path('messaging')}")
 
         fill(result, measured, warm, got, cpu)
         result.deliveries = bench.delivery_states()
@@ -520,18 +481,12 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         interrupted = True
         raise
     except Exception as exc:
-        result.notes.append(f"ERROR: {type(exc).__name__}: {exc}")
-        log(f"{sandbox}: ERROR {exc}\n{stack.log_tail()[-1500:]}")
+        stack.note_error(sandbox, exc, result.notes)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if not interrupted and not result.passed and not args.keep:
-            stack.args.keep = True
-            result.notes.append(f"kept {stack.tmp} (daphne.log, workspaces) for the post-mortem")
-            stack.close()
-            stack.args.keep = False
-        else:
-            stack.close()
+        failed = not interrupted and not result.passed
+        stack.close(post_mortem=result.notes if failed else None)
     return result
 
 
@@ -587,10 +542,7 @@ def fill(
     # which the busiest-process list shows): the noise floor.
     ours = sum(x for x in (r.daphne_cpu, r.agents_cpu, r.bench_cpu) if x == x)
     r.others_cpu = max(0.0, r.machine_cpu * (os.cpu_count() or 1) - ours)
-    r.notes.append(
-        "busiest processes in the window (% of a core): "
-        + ", ".join(f"{name}[{pid}] {pct:.0f}" for pct, pid, name in cpu.top[:8])
-    )
+    r.notes.append(f"busiest processes in the window (% of a core): {cpu.busiest(8)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,27 +551,21 @@ def fill(
 
 
 def report(results: list[Result], args: argparse.Namespace) -> str:
-    def f(x: float, fmt: str = "{:.1f}") -> str:
-        return "-" if x != x else fmt.format(x)
-
-    def two(a: float, b: float, fmt: str = "{:.1f}") -> str:
-        return f"{f(a, fmt)} / {f(b, fmt)}"
-
     rows: list[tuple[str, list[str]]] = [
         ("sandbox", [r.sandbox for r in results]),
         ("agents running", [f"{r.running}/{r.agents}" for r in results]),
         ("team hop limit", [r.hop_limit.split(" ")[0] for r in results]),
         ("messages sent / ok / errors", [f"{r.sent} / {r.ok} / {r.errors}" for r in results]),
-        ("msg/s target / sent", [two(r.rate_target, r.send_rate, "{:.0f}") for r in results]),
-        ("msg/s received", [f(r.recv_rate, "{:.0f}") for r in results]),
+        ("msg/s target / sent", [pair(r.rate_target, r.send_rate, "{:.0f}") for r in results]),
+        ("msg/s received", [fmt(r.recv_rate, "{:.0f}") for r in results]),
         ("received", [str(r.received) for r in results]),
-        ("latency p50 ms", [f(percentile(r.lat, 50)) for r in results]),
-        ("latency p95 ms", [f(percentile(r.lat, 95)) for r in results]),
-        ("latency p99 ms", [f(percentile(r.lat, 99)) for r in results]),
-        ("latency max ms", [f(r.lat[-1] if r.lat else float("nan")) for r in results]),
+        ("latency p50 ms", [fmt(percentile(r.lat, 50)) for r in results]),
+        ("latency p95 ms", [fmt(percentile(r.lat, 95)) for r in results]),
+        ("latency p99 ms", [fmt(percentile(r.lat, 99)) for r in results]),
+        ("latency max ms", [fmt(r.lat[-1] if r.lat else float("nan")) for r in results]),
         (
             "scheduled → stdin p50 / p99 ms",
-            [two(percentile(r.lat_due, 50), percentile(r.lat_due, 99)) for r in results],
+            [pair(percentile(r.lat_due, 50), percentile(r.lat_due, 99)) for r in results],
         ),
         ("lost / duplicated / misrouted", [f"{r.lost} / {r.dup} / {r.misrouted}" for r in results]),
         (
@@ -632,46 +578,37 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ("deliveries all delivered+", ["yes" if r.deliveries_ok else "NO" for r in results]),
         (
             "send HTTP p50 / p99 ms",
-            [two(percentile(r.http_ms, 50), percentile(r.http_ms, 99)) for r in results],
+            [pair(percentile(r.http_ms, 50), percentile(r.http_ms, 99)) for r in results],
         ),
         (
             "sender late p99 / max ms",
             [
-                two(percentile(r.late_ms, 99), r.late_ms[-1] if r.late_ms else float("nan"))
+                pair(percentile(r.late_ms, 99), r.late_ms[-1] if r.late_ms else float("nan"))
                 for r in results
             ],
         ),
-        ("CPU daphne % of a core", [f(r.daphne_cpu, "{:.0f}") for r in results]),
-        ("CPU daphne idle, runs up %", [f(r.daphne_idle_cpu, "{:.0f}") for r in results]),
+        ("CPU daphne % of a core", [fmt(r.daphne_cpu, "{:.0f}") for r in results]),
+        ("CPU daphne idle, runs up %", [fmt(r.daphne_idle_cpu, "{:.0f}") for r in results]),
         (
             "daphne CPU µs/msg all / −idle",
-            [two(r.daphne_us_per_msg, r.daphne_us_per_msg_net, "{:.0f}") for r in results],
+            [pair(r.daphne_us_per_msg, r.daphne_us_per_msg_net, "{:.0f}") for r in results],
         ),
-        ("CPU agents / senders %", [two(r.agents_cpu, r.bench_cpu, "{:.0f}") for r in results]),
-        ("CPU machine % (all cores)", [f(r.machine_cpu, "{:.0f}") for r in results]),
-        ("CPU not ours % of a core", [f(r.others_cpu, "{:.0f}") for r in results]),
-        ("machine busy before %", [f(r.busy_before, "{:.0f}") for r in results]),
+        ("CPU agents / senders %", [pair(r.agents_cpu, r.bench_cpu, "{:.0f}") for r in results]),
+        ("CPU machine % (all cores)", [fmt(r.machine_cpu, "{:.0f}") for r in results]),
+        ("CPU not ours % of a core", [fmt(r.others_cpu, "{:.0f}") for r in results]),
+        ("machine busy before %", [fmt(r.busy_before, "{:.0f}") for r in results]),
         (
             f"target p99<{TARGET_P99_MS:g}ms @{args.rate:g}/s, 0 lost",
             ["PASS" if r.passed else "FAIL" for r in results],
         ),
     ]
-    width = max(len(name) for name, _ in rows)
-    cols = [max(len(row[1][i]) for row in rows) for i in range(len(results))]
     lines = [
         f"messaging bench: {args.agents} agents, {args.rate:g} msg/s × {args.seconds:g} s "
         f"(+{args.warmup} warm-up), {args.concurrency} sender connections — {machine_line()}",
         "embedded daphne, SQLite (temp), in-memory channel layer, in-process dispatch "
         f"({args.workers} workers); receipts written to a file in each agent's workspace",
+        *table(rows),
     ]
-    sep = "-" * (width + sum(c + 3 for c in cols))
-    lines.append(sep)
-    for name, values in rows:
-        lines.append(
-            name.ljust(width)
-            + "".join(" | " + v.rjust(c) for v, c in zip(values, cols, strict=True))
-        )
-    lines.append(sep)
     for r in results:
         lines.append(f"{r.sandbox}: hop limit set to {r.hop_limit}")
         lines += [f"{r.sandbox}: {note}" for note in r.notes]
@@ -679,7 +616,9 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.messaging", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--sandbox", choices=["local", "docker", "both"], default="local")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="messages/s, all senders")
@@ -691,35 +630,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idle-seconds", type=float, default=3.0, help="daphne's idle CPU with the runs up"
     )
-    parser.add_argument("--workers", type=int, default=0,
-                        help="OZWEB_INPROCESS_WORKERS (default: agents + 2)")  # fmt: skip
-    parser.add_argument("--quiet-wait", type=float, default=20,
-                        help="max s to wait for an idle machine before measuring")  # fmt: skip
-    parser.add_argument("--keep", action="store_true", help="keep the temp dirs")
-    parser.add_argument("--profile", metavar="PY_SPY", help="path to py-spy: sample daphne")
-    parser.add_argument(
-        "--source", default="worktree", help="'worktree' (default) or a git ref to run instead"
-    )
+    stack_options(parser, quiet_wait=20, runs=True)
     args = parser.parse_args(argv)
     if not (2 <= args.agents <= 50 and 0 < args.rate <= 2000 and 0 < args.seconds <= 120):
         parser.error("agents 2–50, rate 0–2000, seconds 0–120")
     if not (0 <= args.warmup <= 10_000 and 1 <= args.concurrency <= 128 and 0 < args.drain <= 300):
         parser.error("warmup 0–10000, concurrency 1–128, drain 0–300")
-    if args.profile:
-        args.keep = True
     args.workers = args.workers or args.agents + 2
     sandboxes = ["local", "docker"] if args.sandbox == "both" else [args.sandbox]
     if "docker" in sandboxes:
-        import subprocess
-
-        image = subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{.Id}}", "ozweb-harness:local"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        if image.returncode:
-            parser.error(
-                "no ozweb-harness:local image: .venv/bin/python manage.py build_harness_image"
-            )
+        require_harness_image(parser)
 
     return run_each(sandboxes, run_sandbox, report, args)
 

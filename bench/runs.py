@@ -1,6 +1,6 @@
 """Agent-run latency benchmark: mention → first event, stdout line → websocket, reply → stdin.
 
-    .venv/bin/python bench/runs.py [--sandbox docker|local|both] [--mentions 10]
+    .venv/bin/python -m bench.runs [--sandbox docker|local|both] [--mentions 10]
                                    [--rate 1000] [--seconds 3] [--agents 10] [--heavy]
                                    [--replies 50] [--reply-gap 0.1]
 
@@ -44,42 +44,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import multiprocessing as mp
-import os
-import platform
 import resource
-import secrets
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feed import (  # noqa: E402 -- bench/ is not a package; feed.py's helpers are shared
-    HOST,
-    VENV_BIN,
+from bench.stack import (
+    FINISHED,
+    HARNESS_IMAGE,
     Api,
     CpuWatch,
-    free_port,
+    LoopLag,
+    Stack,
+    feed_messages,
+    log,
+    machine_line,
+    open_feed,
+    open_loop,
     percentile,
+    require_harness_image,
     run_each,
-    server_env,
-    source_tree,
+    stack_options,
     wait_for_quiet,
 )
 
 TARGET_FIRST_P50_MS = 1000.0
 TARGET_LINE_P99_MS = 250.0
 TARGET_REPLY_P99_MS = 250.0
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 
 # The benchmark agent (runs inside the container; Python 3 standard library only).
 #   at start:          F <ns>                       (its first event)
@@ -127,10 +123,6 @@ w('{"type": "result", "text": "done"}\n'); sys.stdout.flush()
 """
 
 
-def log(*parts: Any) -> None:
-    print("[runs]", *parts, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # The websocket client: its own process, stamps every frame on receipt
 # ---------------------------------------------------------------------------------------------
@@ -167,17 +159,12 @@ async def _client_main(conn: Any) -> None:
     errors: list[str] = []
     sockets: list[Any] = []
     tasks: list[asyncio.Task[None]] = []
-    lags: list[float] = []
+    lag = LoopLag()
     stop = asyncio.Event()
 
     async def read(thread_id: int, ws: Any) -> None:
         try:
-            async for raw in ws:
-                now = time.time_ns()
-                frame = json.loads(raw)
-                if frame.get("type") != "message.created":
-                    continue
-                m = frame["message"]
+            async for now, m in feed_messages(ws):
                 data = m.get("data") or {}
                 frames.append(
                     Frame(now, thread_id, m["seq"], m["kind"], m["author"]["type"],
@@ -189,31 +176,14 @@ async def _client_main(conn: Any) -> None:
             if not stop.is_set():
                 errors.append(f"thread {thread_id} closed: {exc}")
 
-    async def lag_monitor() -> None:
-        # How late a 10 ms sleep wakes up: a saturated client shows here, not as latency.
-        while not stop.is_set():
-            t = time.perf_counter()
-            await asyncio.sleep(0.01)
-            lags.append((time.perf_counter() - t - 0.01) * 1000)
-            if len(lags) > 200_000:
-                del lags[:100_000]
-
-    monitor = asyncio.create_task(lag_monitor())
+    monitor = asyncio.create_task(lag.run(stop))
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     while True:
         cmd = await loop.run_in_executor(None, conn.recv)
         if cmd[0] == "sub":
             _, thread_id, url = cmd
             try:
-                ws = await websockets.connect(
-                    url, open_timeout=30, max_queue=None, compression=None, ping_interval=None
-                )
-                # The consumer answers frames only after connect(): the pong means it has
-                # joined the thread's group.
-                await ws.send('{"type":"ping"}')
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
-                if reply.get("type") != "pong":
-                    raise RuntimeError(f"expected pong, got {reply}")
+                ws = await open_feed(url)
                 sockets.append(ws)
                 tasks.append(asyncio.create_task(read(thread_id, ws)))
                 conn.send(("ok",))
@@ -225,8 +195,8 @@ async def _client_main(conn: Any) -> None:
         elif cmd[0] == "stats":
             ru = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (ru.ru_utime + ru.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-            conn.send(("stats", {"cpu_s": cpu, "lags": list(lags), "errors": list(errors)}))
-            ru0, lags[:] = ru, []
+            conn.send(("stats", {"cpu_s": cpu, "lags": list(lag.ms), "errors": list(errors)}))
+            ru0, lag.ms[:] = ru, []
         elif cmd[0] == "stop":
             break
     stop.set()
@@ -309,125 +279,6 @@ class Client:
 
 
 # ---------------------------------------------------------------------------------------------
-# The app: daphne in embedded mode on a temp SQLite database
-# ---------------------------------------------------------------------------------------------
-
-
-class Stack:
-    """One daphne with its temp dir; `close()` undoes everything and is idempotent."""
-
-    def __init__(self, sandbox: str, args: argparse.Namespace, name: str = "runs") -> None:
-        self.sandbox, self.args = sandbox, args
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"ozweb-bench-{name}-{sandbox}-"))
-        self.port = free_port()
-        self.instance = f"bench-{name}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.daphne: subprocess.Popen[bytes] | None = None
-        self.src = source_tree(self.args.source, self.tmp)
-        self.env = self._env()
-
-    def _env(self) -> dict[str, str]:
-        return server_env(
-            self.tmp,
-            DATABASE_URL=f"sqlite:///{self.tmp / 'db.sqlite3'}",
-            OZWEB_RUN_DISPATCH="inprocess",
-            # Embedded mode runs at most OZWEB_INPROCESS_WORKERS runs at once (default 4).
-            OZWEB_INPROCESS_WORKERS=str(self.args.workers),
-            OZWEB_SANDBOX=self.sandbox,
-            OZWEB_SANDBOX_NETWORK="host",
-            OZWEB_AGENT_API_URL=f"http://{HOST}:{self.port}",
-            OZWEB_INSTANCE=self.instance,
-        )
-
-    def manage(self, *argv: str) -> str:
-        out = subprocess.run(
-            [str(VENV_BIN / "python"), "manage.py", *argv],
-            cwd=self.src, env=self.env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        if out.returncode:
-            raise RuntimeError(f"manage.py {' '.join(argv)} failed:\n{out.stderr[-3000:]}")
-        return out.stdout
-
-    def start(self) -> str:
-        self.manage("migrate", "--noinput", "-v", "0")
-        token = self.manage("create_api_user", "bench", "--team", "bench").strip().splitlines()[-1]
-        logf = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - closed with the process
-        self.daphne = subprocess.Popen(
-            [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(self.port), "-v", "1",
-             "--access-log", str(self.tmp / "access.log"), "ozweb.asgi:application"],
-            cwd=self.src, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-        )  # fmt: skip
-        logf.close()
-        api = Api(self.port, token)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.daphne.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, Exception):
-                if api.request("GET", "/api/v1/teams/")[0] == 200:
-                    return token
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"daphne not ready after 60 s:\n{self.log_tail()}")
-            time.sleep(0.2)
-
-    def profile(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
-        """py-spy (--profile PATH) sampling daphne for `seconds`, as collapsed stacks."""
-        if not self.args.profile or self.daphne is None:
-            return None
-        out = self.tmp / f"profile-{name}.txt"
-        log(f"py-spy profile of daphne: {out}")
-        return subprocess.Popen(
-            [self.args.profile, "record", "--pid", str(self.daphne.pid), "--format", "raw",
-             "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking",
-             "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.tmp / "daphne.log").read_text(errors="replace")[-3000:]
-        return ""
-
-    def remove_containers(self) -> int:
-        if self.sandbox != "docker":
-            return 0
-        try:
-            import docker
-
-            client = docker.from_env(timeout=30)
-            found = client.api.containers(
-                all=True, filters={"label": f"dev.ozweb.instance={self.instance}"}
-            )
-            for c in found[:1000]:
-                with contextlib.suppress(Exception):
-                    client.api.remove_container(c["Id"], force=True)
-            client.close()
-            return len(found)
-        except Exception as exc:
-            log(f"removing containers labelled {self.instance}: {exc}")
-            return 0
-
-    def close(self) -> None:
-        proc, self.daphne = self.daphne, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:  # in-process runs hold their threads
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        left = self.remove_containers()
-        if left:
-            log(f"removed {left} leftover container(s) of {self.instance}")
-        if self.args.keep:
-            log(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------
 # The measurements
 # ---------------------------------------------------------------------------------------------
 
@@ -469,38 +320,22 @@ class Result:
 
 
 class Bench:
-    def __init__(self, stack: Stack, api: Api, token: str, client: Client) -> None:
-        self.stack, self.api, self.token, self.client = stack, api, token, client
-        self.agent_python = "python3"
-        if stack.sandbox == "local":
-            # The host's `python3` may be a pyenv shim (a shell script, ~100 ms to start).
-            self.agent_python = str(VENV_BIN / "python")
-        status, teams = api.request("GET", "/api/v1/teams/")
-        self.team = (teams["results"] if isinstance(teams, dict) else teams)[0]["id"]
+    def __init__(self, stack: Stack, api: Api, client: Client) -> None:
+        self.stack, self.api, self.client = stack, api, client
+        self.team = api.team_id()
 
-    def post(self, path: str, body: dict[str, Any], expect: int = 201) -> Any:
-        status, data = self.api.request("POST", path, body)
-        if status != expect:
-            raise RuntimeError(f"POST {path}: HTTP {status} {str(data)[:300]}")
-        return data
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.api.call("POST", path, body, 201)
 
     def agent(self, handle: str) -> dict[str, Any]:
-        return self.post(
-            f"/api/v1/teams/{self.team}/agents/",
-            {
-                "handle": handle,
-                "harness": "command",
-                "command": f'{self.agent_python} -u -c "$BENCH_AGENT"',
-                "environment": {"BENCH_AGENT": AGENT_CODE},
-                "run_timeout_seconds": 600,
-            },
+        return self.api.create_command_agent(
+            self.team, handle, AGENT_CODE, python=self.stack.agent_python, run_timeout=600
         )
 
     def channel(self, name: str) -> int:
-        thread = self.post(f"/api/v1/teams/{self.team}/threads/", {"name": name})
-        url = f"ws://{HOST}:{self.stack.port}/ws/v1/threads/{thread['id']}/?token={self.token}"
-        self.client.subscribe(thread["id"], url)
-        return thread["id"]
+        thread_id = self.api.create_thread(self.team, name)
+        self.client.subscribe(thread_id, self.api.feed_url(thread_id))
+        return thread_id
 
     def say(self, thread_id: int, body: str) -> int:
         return self.post(f"/api/v1/threads/{thread_id}/messages/", {"body": body})["seq"]
@@ -585,7 +420,7 @@ class Bench:
             threads.append(self.channel(f"bench-{h}"))
         runs = self.start_waiting(handles, threads)
         s.busy_before = wait_for_quiet(args.quiet_wait)
-        cpu = CpuWatch({"daphne": [self.stack.daphne.pid]})  # type: ignore[union-attr]
+        cpu = CpuWatch({"daphne": [self.stack.pid]})
         self.client.stats()  # reset the client's CPU and lag counters
         cpu.begin()
         profiler = self.stack.profile(f"stream-{prefix}", args.seconds + 1)
@@ -599,7 +434,7 @@ class Bench:
             profiler.wait(timeout=60)
         stats = self.client.stats()
         s.daphne_cpu, s.machine_cpu = cpu.percent("daphne"), cpu.machine_percent()
-        s.top = list(getattr(cpu, "top", []))[:6]
+        s.top = cpu.top[:6]
         s.client_cpu = 100 * stats["cpu_s"] / cpu.wall
         s.client_lag_max = max(stats["lags"], default=float("nan"))
         per_agent = int(args.seconds * rate_each)
@@ -661,23 +496,14 @@ class Bench:
         sent: dict[int, int] = {}
         post_ms: list[float] = []
 
-        def reply(k: int) -> None:
+        def reply(k: int, due_ns: int) -> None:
             sent[k] = time.time_ns()
             t = time.perf_counter()
             self.steer(run_id, f"cmd=echo k={k}")
             post_ms.append((time.perf_counter() - t) * 1000)
 
-        # Open loop: a slow POST does not push the next one back.
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply") as pool:
-            start = time.monotonic() + 0.05
-            futures = []
-            for k in range(count):
-                delay = start + k * gap - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                futures.append(pool.submit(reply, k))
-            for fut in futures:
-                fut.result(timeout=60)
+            open_loop(pool, count, 1 / gap, reply)
         result.replies_sent = len(sent)
 
         def echoed() -> int:
@@ -703,15 +529,14 @@ class Bench:
 
 def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
     result = Result(sandbox=sandbox)
-    stack = Stack(sandbox, args)
+    stack = Stack(f"runs-{sandbox}", args, sandbox=sandbox)
     client: Client | None = None
     try:
         log(f"{sandbox}: starting daphne in {stack.tmp}")
-        token = stack.start()
+        api = stack.start()
         client = Client()
-        api = Api(stack.port, token)
-        bench = Bench(stack, api, token, client)
-        log(f"{sandbox}: daphne pid {stack.daphne.pid} on :{stack.port}")  # type: ignore[union-attr]
+        bench = Bench(stack, api, client)
+        log(f"{sandbox}: daphne pid {stack.pid} on :{stack.port}")
 
         if args.only in (None, "first"):
             log(f"{sandbox}: mention → first event, {args.mentions} runs (+1 warm-up)")
@@ -736,11 +561,8 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         stats = client.stats()
         if stats["errors"]:
             result.notes.append(f"websocket errors: {stats['errors'][:3]}")
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:
-        result.notes.append(f"ERROR: {type(exc).__name__}: {exc}")
-        log(f"{sandbox}: ERROR {exc}\n{stack.log_tail()[-1500:]}")
+        stack.note_error(sandbox, exc, result.notes)
     finally:
         if client is not None:
             client.close()
@@ -751,20 +573,6 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-
-
-def machine_line() -> str:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024**2:.0f} GiB RAM"
-    return f"{os.cpu_count()} CPUs ({model or platform.machine()}){mem}, {platform.platform()}"
 
 
 def report(results: list[Result], args: argparse.Namespace) -> str:
@@ -852,7 +660,9 @@ def passed(r: Result) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.runs", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--sandbox", choices=["docker", "local", "both"], default="docker")
     parser.add_argument("--mentions", type=int, default=10, help="runs for mention → first event")
     parser.add_argument("--rate", type=float, default=1000.0, help="total stdout lines/s")
@@ -861,22 +671,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heavy", action="store_true", help="also --agents × --rate each")
     parser.add_argument("--replies", type=int, default=50)
     parser.add_argument("--reply-gap", type=float, default=0.1, help="seconds between replies")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="OZWEB_INPROCESS_WORKERS (default: agents + 2)")  # fmt: skip
-    parser.add_argument("--quiet-wait", type=float, default=20,
-                        help="max s to wait for an idle machine before a measurement")  # fmt: skip
-    parser.add_argument("--keep", action="store_true", help="keep the temp dirs (daphne log)")
-    parser.add_argument(
-        "--profile", metavar="PY_SPY", help="path to py-spy: sample daphne during the streams"
-    )
-    parser.add_argument(
-        "--source", default="worktree", help="'worktree' (default) or a git ref to run instead"
-    )
+    stack_options(parser, quiet_wait=20, runs=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="timelines on stderr")
     parser.add_argument("--only", choices=["first", "stream", "reply"], help="one measurement")
     args = parser.parse_args(argv)
-    if args.profile:
-        args.keep = True
     if not (1 <= args.mentions <= 200 and 1 <= args.agents <= 40 and 0 < args.rate <= 20_000):
         parser.error("mentions 1–200, agents 1–40, rate 0–20000")
     if not (0 < args.seconds <= 60 and 1 <= args.replies <= 2000 and 0 < args.reply_gap <= 10):
@@ -885,14 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     sandboxes = ["docker", "local"] if args.sandbox == "both" else [args.sandbox]
     args.image_note = "-"
     if "docker" in sandboxes:
-        image = subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{.Id}}", "ozweb-harness:local"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        if image.returncode:
-            parser.error("no ozweb-harness:local image: .venv/bin/python manage.py "
-                         "build_harness_image")  # fmt: skip
-        args.image_note = f"ozweb-harness:local {image.stdout.strip()[7:19]} (cached)"
+        image = require_harness_image(parser)
+        args.image_note = f"{HARNESS_IMAGE} {image[7:19]} (cached)"
 
     return run_each(sandboxes, run_sandbox, report, args, passed=passed)
 
