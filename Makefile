@@ -10,10 +10,12 @@ export OZWEB_AGENT_API_URL
 
 .PHONY: run test lint bench
 
-$(VENV)/.installed: pyproject.toml
+# `make run` needs the product only; `make lint` also its checkers (the `lint` extra).
+$(VENV)/.installed-lint: EXTRAS := [lint]
+$(VENV)/.installed $(VENV)/.installed-lint: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.$(EXTRAS)'
 	touch $@
 
 # Embedded default: SQLite, in-process channel layer and worker, Docker if reachable.
@@ -29,9 +31,12 @@ run: $(VENV)/.installed
 test:
 	bash scripts/test.sh
 
-lint: $(VENV)/.installed
+# Style, types (mypy with the Django and DRF plugins) and the app layers (import-linter).
+lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench:
-	$(BIN)/python bench/feed.py
+	$(BIN)/python -m bench.feed
