@@ -5,7 +5,8 @@ Only run tokens work here, and run tokens work only here. Every error is JSON:
 `{"detail", "code", "field"}` with 400, 401 or 404.
 
 Under daphne these requests never reach Django: `apps.agentapi.rest` answers them. These DRF
-views give the same answer (they call it) for the OpenAPI schema and Django's test client.
+views give the same answer (they call it) for the OpenAPI schema and Django's test client; a
+`delegate(wait=true)` waits here blocking the request's thread.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from rest_framework.views import APIView
 
 from apps.agentapi.auth import RunTokenAuthentication
 from apps.agentapi.inputs import INPUT_CLASSES
-from apps.agentapi.rest import answer
+from apps.agentapi.rest import Reply, answer
 from apps.agentapi.verbs import DESCRIPTIONS, VERBS, request_max_bytes
+from apps.agentapi.waits import ChildWait, child_result_blocking
 
 ERROR_OUTPUT = inline_serializer(
     "AgentApiError",
@@ -60,12 +62,9 @@ class AgentVerbApi(APIView):
             authorization=request.META.get("HTTP_AUTHORIZATION", ""),
             body=request._request.read(request_max_bytes() + 1),
         )
-        return HttpResponse(
-            reply.content,
-            status=reply.status,
-            content_type="application/json",
-            headers=reply.headers,
-        )
+        if isinstance(reply, ChildWait):
+            reply = Reply(200, child_result_blocking(reply))
+        return reply.http_response()
 
 
 def _verb_api(verb: str) -> type[AgentVerbApi]:

@@ -12,8 +12,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from apps.agentapi.tokens import run_for_token
 from apps.runs.models import Run
+from apps.runs.tokens import run_for_token
 
 # Messages, not secrets.
 MISSING_TOKEN = "Send the run token: Authorization: Bearer $OZWEB_TOKEN."  # noqa: S105

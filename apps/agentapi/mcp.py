@@ -1,11 +1,14 @@
 """The agent API as an MCP server (official `mcp` SDK, streamable HTTP) at /mcp/.
 
 Each request is authenticated by its run token before the SDK sees it: a missing, unknown or
-expired token is a 401 with a JSON error. The SDK's session manager runs stateless (every
-POST stands alone, so any web process can answer it) and is started on the first request,
-because daphne sends no ASGI lifespan events. The verbs are sync Django code: they run in a
-thread pool of their own, so a `delegate(wait=true)` that blocks for minutes holds one thread,
-not the event loop and not the threads other requests use.
+expired token is a 401 with a JSON error. Django's security behaviour is kept as at the REST
+door (apps.agentapi.parity): what Django's middleware would refuse (a Host not in
+ALLOWED_HOSTS, ...) Django answers, and every response start gets the headers Django's
+middleware adds, logged as Django logs 4xx and 5xx. The SDK's session manager runs stateless
+(every POST stands alone, so any web process can answer it) and is started on the first
+request, because daphne sends no ASGI lifespan events. The verbs are sync Django code: they run
+on the verb threads (apps.agentapi.pool); a `delegate(wait=true)` waits on the event loop
+(apps.agentapi.waits), holding no thread.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apps.agentapi.auth import (
     MISSING_TOKEN,
@@ -31,9 +34,12 @@ from apps.agentapi.auth import (
     TokenRefused,
     run_for_authorization,
 )
-from apps.agentapi.rest import in_pool
+from apps.agentapi.parity import DjangoParity
+from apps.agentapi.pool import in_pool
 from apps.agentapi.verbs import DESCRIPTIONS, request_max_bytes, verb_call
+from apps.agentapi.waits import ChildWait, child_result
 from apps.core.errors import ServiceError
+from apps.runs.models import Run
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 RUN_SCOPE_KEY = "ozweb.run"
@@ -54,7 +60,6 @@ server = MCPServer(
 # -- calling the verbs -----------------------------------------------------------------------
 
 _verb_call = in_pool(verb_call)
-_authenticate = in_pool(run_for_authorization)
 
 
 async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
@@ -63,9 +68,10 @@ async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
     if run is None:  # only reachable by mounting the server without McpApp
         raise ToolError(MISSING_TOKEN)
     try:
-        return await _verb_call(run=run, verb=verb, arguments=arguments)
+        result = await _verb_call(run=run, verb=verb, arguments=arguments)
     except ServiceError as exc:
         raise ToolError(exc.message) from None
+    return await child_result(result) if isinstance(result, ChildWait) else result
 
 
 # -- the tools (names and arguments are those of apps.agentapi.services) ---------------------
@@ -166,8 +172,8 @@ def _new_session_manager() -> StreamableHTTPSessionManager:
     server.streamable_http_app(
         stateless_http=True,
         json_response=True,
-        # Every request carries a bearer token a web page cannot forge, and sandboxes reach
-        # ozweb by whatever host name OZWEB_AGENT_API_URL has: no Host/Origin allow-list.
+        # The Host is checked as Django checks it (ALLOWED_HOSTS, in McpApp), and every
+        # request carries a bearer token a web page cannot forge: no second allow-list here.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=request_max_bytes(),
     )
@@ -186,9 +192,13 @@ async def _hold_running(manager: StreamableHTTPSessionManager, ready: asyncio.Fu
 
 
 class McpApp:
-    """ASGI app for /mcp: authenticate, then let the SDK answer."""
+    """ASGI app for /mcp: authenticate, then let the SDK answer; what Django would refuse,
+    `django` answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, django: ASGIApp) -> None:
+        self._django = django
+        self._parity = DjangoParity()
+        self._admit = in_pool(self._admit_on_thread)
         # One running session manager per event loop (daphne has one; tests may have more).
         self._ready: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future] = (
             weakref.WeakKeyDictionary()
@@ -208,15 +218,42 @@ class McpApp:
             holder.add_done_callback(self._holders.discard)
         return await asyncio.shield(ready)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = Headers(scope=scope).get("authorization", "")
+    def _admit_on_thread(self, scope: Scope) -> tuple[HttpRequest, Run | TokenRefused] | None:
+        """The request as Django sees it and the caller's run (or why there is none); None
+        when Django would answer the request itself."""
+        request = self._parity.request(scope, resolve=False)  # no Django view serves /mcp
+        if request is None:
+            return None
         try:
-            run = await _authenticate(authorization)
+            return request, run_for_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
         except TokenRefused as exc:
-            await _json_response(send, 401, {"detail": exc.message, "code": exc.code})
+            return request, exc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        admitted = await self._admit(scope)
+        if admitted is None:
+            await self._django(scope, receive, send)
+            return
+        request, run = admitted
+        send = self._sent_as_django_would(request, send)
+        if isinstance(run, TokenRefused):
+            await _json_response(send, 401, {"detail": run.message, "code": run.code})
             return
         manager = await self._session_manager()
         await manager.handle_request({**scope, RUN_SCOPE_KEY: run}, receive, send)
+
+    def _sent_as_django_would(self, request: HttpRequest, send: Send) -> Send:
+        """`send`, with the response start through Django's response-side middleware."""
+
+        async def send_through(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start = await self._parity.start_message(
+                    request, message["status"], list(message.get("headers", []))
+                )
+                message = {**message, "status": start["status"], "headers": start["headers"]}
+            await send(message)
+
+        return send_through
 
 
 async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -237,7 +274,7 @@ async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def with_mcp(app: ASGIApp) -> ASGIApp:
     """`app`, with /mcp and /mcp/ answered by the MCP server in front of it."""
-    mcp_app = McpApp()
+    mcp_app = McpApp(app)
 
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in MCP_PATHS:

@@ -2,40 +2,38 @@
 
 `answer` does the whole request (the run token, the JSON body, the verb's arguments, the call,
 errors as `{"detail", "code", "field"}`) in plain Python. The ASGI app below serves it straight
-from daphne on a pool of long-lived threads that keep their database connection: agents call
-this API many times a second, and Django's request cycle (a new thread and a new database
-connection per request, middleware, DRF) cost several times the verb itself
-(bench/messaging.py). The DRF views in `api.py` call the same `answer`, for the OpenAPI schema
-and for Django's test client.
+from daphne on the verb threads, which keep their database connection (apps.agentapi.pool):
+agents call this API many times a second, and Django's request cycle (a new thread and a new
+database connection per request, async middleware hopping threads, DRF) cost several times the
+verb itself (bench/messaging.py). Django's security behaviour is kept: its own middleware hooks,
+logging and ASGI encoding run around every answer, and Django itself answers what it would
+refuse (apps.agentapi.parity). A `delegate(wait=true)` waits on the event loop, holding no
+thread (apps.agentapi.waits). The DRF views in `api.py` call the same `answer`, for the OpenAPI
+schema and for Django's test client.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.agentapi.auth import WWW_AUTHENTICATE, TokenRefused, run_for_authorization
 from apps.agentapi.inputs import INPUT_CLASSES
+from apps.agentapi.parity import DjangoParity
+from apps.agentapi.pool import in_pool
 from apps.agentapi.verbs import VERBS, request_max_bytes, verb_call
-from apps.core.db import connections_done
+from apps.agentapi.waits import ChildWait, child_result
 from apps.core.errors import NotFound, ServiceError
 
-logger = logging.getLogger(__name__)
-
-# Enough threads for many agents blocked in delegate(wait=true) at once; created on demand.
-VERB_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="agentapi")
 PATH_RE = re.compile(r"^/api/v1/agent/([A-Za-z0-9_]+)/$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reply:
     status: int
     body: dict[str, Any]
@@ -47,6 +45,14 @@ class Reply:
         return json.dumps(
             self.body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode()
+
+    def http_response(self) -> HttpResponse:
+        return HttpResponse(
+            self.content, status=self.status, content_type="application/json", headers=self.headers
+        )
+
+
+FAILED = Reply(500, {"detail": "ozweb failed to answer; try again.", "code": "error"})
 
 
 def error_reply(exc: ServiceError) -> Reply:
@@ -69,9 +75,10 @@ def invalid_reply(errors: Any) -> Reply:
     return Reply(400, body)
 
 
-def answer(*, verb: str, authorization: str, body: bytes) -> Reply:
+def answer(*, verb: str, authorization: str, body: bytes) -> Reply | ChildWait:
     """The reply to `POST /api/v1/agent/<verb>/` with this Authorization header and body (cut
-    at `request_max_bytes() + 1` by the caller when longer)."""
+    at `request_max_bytes() + 1` by the caller when longer), or what is left to await of a
+    `delegate(wait=true)` (its reply once awaited: `Reply(200, await child_result(...))`)."""
     try:
         run = run_for_authorization(authorization)
     except TokenRefused as exc:
@@ -91,50 +98,70 @@ def answer(*, verb: str, authorization: str, body: bytes) -> Reply:
         arguments = INPUT_CLASSES[verb](data=data)
         if not arguments.is_valid():
             return invalid_reply(arguments.errors)
-        return Reply(200, verb_call(run=run, verb=verb, arguments=dict(arguments.validated_data)))
+        result = verb_call(run=run, verb=verb, arguments=dict(arguments.validated_data))
     except ServiceError as exc:
         return error_reply(exc)
+    return result if isinstance(result, ChildWait) else Reply(200, result)
 
 
-def in_pool(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` as a coroutine function run on the verb threads, which keep their connection."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connections_done()
-
-    return sync_to_async(call, thread_sensitive=False, executor=VERB_THREADS)
-
-
-_answer = in_pool(answer)
+@dataclass(frozen=True)
+class _Answered:
+    request: HttpRequest  # as Django saw it
+    outcome: Reply | ChildWait
+    failure: BaseException | None = None  # what made it a 500
 
 
 class AgentRestApp:
-    """ASGI: POST /api/v1/agent/<verb>/ answered without Django's request cycle."""
+    """ASGI: POST /api/v1/agent/<verb>/ answered without Django's request cycle, but with its
+    middleware's checks and headers; what Django would refuse, `django` answers."""
+
+    def __init__(self, django: Any) -> None:
+        self._django = django
+        self._parity = DjangoParity()
+        self._answer = in_pool(self._answer_on_thread)
+
+    def _answer_on_thread(self, scope: Any, verb: str, body: bytes) -> _Answered | None:
+        request = self._parity.request(scope, body)
+        if request is None:
+            return None
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        try:
+            return _Answered(request, answer(verb=verb, authorization=authorization, body=body))
+        except Exception as exc:
+            return _Answered(request, FAILED, exc)
 
     async def __call__(self, scope: Any, receive: Any, send: Any, verb: str) -> None:
-        authorization = ""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
         body = await _read_body(receive, request_max_bytes() + 1)
         if body is None:
             return  # the client went away
-        try:
-            reply = await _answer(verb=verb, authorization=authorization, body=body)
-        except Exception:
-            logger.exception("agent API: %s failed", verb)
-            reply = Reply(500, {"detail": "ozweb failed to answer; try again.", "code": "error"})
-        content = reply.content
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-            *((k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()),
-        ]
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        answered = await self._answer(scope, verb, body)
+        if answered is None:
+            await self._django(scope, _replayed(body, receive), send)
+            return
+        outcome, failure = answered.outcome, answered.failure
+        if isinstance(outcome, ChildWait):
+            try:
+                outcome = Reply(200, await child_result(outcome))
+            except Exception as exc:
+                outcome, failure = FAILED, exc
+        response = self._parity.response(
+            answered.request, outcome.http_response(), exception=failure
+        )
+        await self._parity.send(response, send)
+
+
+def _replayed(body: bytes, receive: Any) -> Any:
+    """`receive` for an app given a request whose body was read already."""
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def _read_body(receive: Any, limit: int) -> bytes | None:
@@ -155,7 +182,7 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
 
 def with_agent_rest(app: Any) -> Any:
     """`app`, with POST /api/v1/agent/<verb>/ answered in front of it."""
-    rest = AgentRestApp()
+    rest = AgentRestApp(app)
 
     async def route(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("method") == "POST":

@@ -9,29 +9,42 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.agentapi import services
-from apps.agentapi.services import AgentContext
+from apps.agentapi import payloads, selectors, services
+from apps.agentapi.context import AgentContext
+from apps.agentapi.waits import ChildWait, child_wait_begin
 from apps.core.errors import NotFound
 from apps.runs.models import Run
 from apps.threads.events import message_payload
 
+
+def delegate(
+    ctx: AgentContext, *, to: str, goal: str, wait: bool = False, timeout: float = 600
+) -> dict[str, Any] | ChildWait:
+    """The delegate verb. With `wait`, what is left once the delegation is made is a
+    ChildWait, which the door awaits without holding a thread (apps.agentapi.waits)."""
+    delegation = services.delegate(ctx, to=to, goal=goal)
+    if wait and (pending := child_wait_begin(delegation=delegation, timeout=timeout)):
+        return pending
+    return payloads.delegation_status_payload(delegation, child=delegation.run)
+
+
 VERBS: dict[str, Callable[..., Any]] = {
     fn.__name__: fn
     for fn in (
-        services.whoami,
-        services.list_team,
+        selectors.whoami,
+        selectors.list_team,
         services.post_message,
         services.send_message,
         services.read_inbox,
         services.ack,
-        services.delegate,
-        services.get_run,
+        delegate,
+        selectors.get_run,
         services.put_artifact,
-        services.get_artifact,
-        services.list_artifacts,
-        services.memory_get,
+        selectors.get_artifact,
+        selectors.list_artifacts,
+        selectors.memory_get,
         services.memory_set,
-        services.memory_list,
+        selectors.memory_list,
     )
 }
 
@@ -71,13 +84,18 @@ DESCRIPTIONS: dict[str, str] = {
 }
 assert DESCRIPTIONS.keys() == VERBS.keys()
 
-# Results that are not already a JSON object, and how each door shows them.
+# Results that are not a JSON object yet (the rows a write returns, the lists of reads), as
+# every door shows them.
 _PRESENT: dict[str, Callable[[Any], dict[str, Any]]] = {
     "post_message": message_payload,
     "send_message": message_payload,
-    "read_inbox": lambda entries: {"messages": entries},
+    "read_inbox": lambda deliveries: {
+        "messages": [payloads.inbox_entry_payload(d) for d in deliveries]
+    },
     "ack": lambda count: {"acked": count},
+    "put_artifact": payloads.artifact_version_payload,
     "list_artifacts": lambda artifacts: {"artifacts": artifacts},
+    "memory_set": payloads.note_payload,
     "memory_list": lambda notes: {"notes": notes},
 }
 
@@ -88,8 +106,9 @@ def request_max_bytes() -> int:
     return 2 * settings.OZWEB_ARTIFACT_MAX_BYTES + 1024 * 1024
 
 
-def verb_call(*, run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Do `verb` as `run`'s agent, in its team. Raises ServiceError (NotFound, ...)."""
+def verb_call(*, run: Run, verb: str, arguments: dict[str, Any]) -> dict[str, Any] | ChildWait:
+    """Do `verb` as `run`'s agent, in its team: its result, or what is left to await of a
+    `delegate(wait=true)`. Raises ServiceError (NotFound, ...)."""
     service = VERBS.get(verb)
     if service is None:
         raise NotFound(f"There is no agent verb {verb!r}. Verbs: {', '.join(VERBS)}.")

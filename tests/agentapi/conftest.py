@@ -23,9 +23,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from apps.agentapi.tokens import token_issue
-from apps.runs import services as run_services
+from apps.runs.creation import NewRun, run_create
 from apps.runs.models import Run, RunStatus
+from apps.runs.tokens import token_issue
+from apps.runs.transitions import run_transition
 from tests.e2e.servers import ROOT, Daphne, base_env
 from tests.factories import AgentFactory, ThreadFactory
 
@@ -99,8 +100,8 @@ class World:
 
 def start_run(agent, thread) -> tuple[Run, str]:
     """A run of `agent` in `thread`, running, and its token."""
-    run = run_services.run_create(agent=agent, prompt="work", thread=thread)
-    run_services.run_transition(run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.RUNNING)
+    run = run_create(NewRun(agent=agent, prompt="work", thread=thread))
+    run_transition(run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.RUNNING)
     return run, token_issue(run=run)
 
 
@@ -172,7 +173,7 @@ def error_text(result: CallToolResult) -> str:
 
 
 def finish(run: Run, *, result: str = "", status: RunStatus = RunStatus.SUCCEEDED) -> None:
-    run_services.run_transition(
+    run_transition(
         run=run,
         from_statuses=[RunStatus.QUEUED, RunStatus.STARTING, RunStatus.RUNNING],
         to=status,

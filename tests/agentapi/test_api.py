@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from apps.agentapi.tokens import token_issue
 from apps.agentapi.verbs import VERBS
-from apps.runs import services as run_services
+from apps.runs.creation import NewRun, run_create
 from apps.runs.models import Run, RunStatus
+from apps.runs.preamble import TOOLS
+from apps.runs.tokens import token_issue
+from apps.runs.transitions import run_transition
 from apps.threads.models import Delivery, Message
 from tests.conftest import api_client_for, session_api_client_for
 from tests.factories import AgentFactory, token_for
@@ -17,7 +19,7 @@ from tests.factories import AgentFactory, token_for
 
 @pytest.fixture
 def coder_run(manual_run_dispatch, agent, thread) -> tuple[Run, str]:
-    run = run_services.run_create(agent=agent, prompt="work", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="work", thread=thread))
     return run, token_issue(run=run)
 
 
@@ -132,7 +134,7 @@ def test_no_valid_run_token_is_401(db, authorization, code):
 
 def test_the_token_stops_working_when_the_run_ends(coder_run):
     run, token = coder_run
-    run_services.run_transition(run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.CANCELLED)
+    run_transition(run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.CANCELLED)
 
     response = post(client_for(token), "whoami")
 
@@ -184,3 +186,8 @@ def test_bodies_are_limited_by_the_artifact_size_not_the_form_limit(coder_run, s
     assert fits.status_code == 200
     assert over_artifact.status_code == 400 and over_artifact.json()["field"] == "content"
     assert over_request.status_code == 400 and over_request.json()["code"] == "too_large"
+
+
+def test_the_run_preamble_names_every_verb():
+    # apps.runs cannot import the verbs (it is below the agent API): its list must match.
+    assert TOOLS.split(", ") == list(VERBS)

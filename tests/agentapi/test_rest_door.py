@@ -10,9 +10,10 @@ from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 
 from apps.agentapi.rest import with_agent_rest
-from apps.agentapi.tokens import token_issue
-from apps.runs import services as run_services
+from apps.runs.creation import NewRun, run_create
 from apps.runs.models import RunStatus
+from apps.runs.tokens import token_issue
+from apps.runs.transitions import run_transition
 from apps.threads.models import Message
 from tests.factories import AgentFactory
 
@@ -40,7 +41,7 @@ async def call(
     chunks: int = 1,
     fallback=django_must_not_answer,
 ) -> tuple[int, dict[str, str], bytes]:
-    headers = [(b"content-type", b"application/json")]
+    headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]
     if token is not None:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     scope = {"type": "http", "method": method, "path": path, "headers": headers}
@@ -55,7 +56,7 @@ async def call(
     content = await app.receive_output(timeout=20)
     return (
         start["status"],
-        {k.decode(): v.decode() for k, v in start["headers"]},
+        {k.decode().lower(): v.decode() for k, v in start["headers"]},
         content["body"],
     )
 
@@ -63,7 +64,7 @@ async def call(
 @pytest.fixture
 def caller(manual_run_dispatch, agent, thread):
     AgentFactory(team=agent.team, handle="reviewer")
-    run = run_services.run_create(agent=agent, prompt="work", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="work", thread=thread))
     return run, token_issue(run=run)
 
 
@@ -116,7 +117,7 @@ async def test_the_token_stops_working_the_moment_its_run_ends(caller):
     run, token = caller
     assert (await call("/api/v1/agent/whoami/", token=token))[0] == 200  # now cached
 
-    await sync_to_async(run_services.run_transition)(
+    await sync_to_async(run_transition)(
         run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.CANCELLED
     )
 

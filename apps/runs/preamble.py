@@ -18,7 +18,7 @@ def instructions_for(run: Run, *, via_mcp: bool) -> str:
         f"@{a.handle} ({a.display_name}, {a.harness})"
         for a in Agent.objects.filter(team_id=run.team_id).exclude(pk=agent.pk).order_by("handle")
     ]
-    where = f" You are working in {run.thread.label}." if run.thread_id else ""
+    where = f" You are working in {run.thread.label}." if run.thread is not None else ""
     how = (
         f"Use the `ozweb` MCP tools ({TOOLS})"
         if via_mcp
