@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from apps.agents.models import Harness
+from harness_image.constants import HARNESS_IMAGE
 
 
 class AgentForm(forms.Form):
@@ -16,7 +17,7 @@ class AgentForm(forms.Form):
     command = forms.CharField(
         max_length=500, required=False, help_text="Command harness only: the program to run."
     )
-    image = forms.CharField(max_length=200, initial="ozweb-harness:local")
+    image = forms.CharField(max_length=200, initial=HARNESS_IMAGE)
     setup_commands = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line."
     )

@@ -8,6 +8,7 @@ from django.db import models
 
 from apps.core.models import TimeStampedModel
 from apps.teams.models import Team
+from harness_image.constants import HARNESS_IMAGE
 
 HANDLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -39,7 +40,7 @@ class Agent(TimeStampedModel):
     instructions = models.TextField(blank=True)
     # For the command harness: the program to run, as a shell-style argument string.
     command = models.CharField(max_length=500, blank=True)
-    image = models.CharField(max_length=200, default="ozweb-harness:local")
+    image = models.CharField(max_length=200, default=HARNESS_IMAGE)
     setup_commands = models.JSONField(default=list, blank=True)
     environment = models.JSONField(default=dict, blank=True)
     run_timeout_seconds = models.PositiveIntegerField(

@@ -6,10 +6,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from apps.agents.events import agent_changed_event, agent_removed_event
 from apps.agents.models import HANDLE_PATTERN, Agent, AgentSecret, AgentStatus, Harness
 from apps.core import secretbox
-from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.errors import ServiceError
+from apps.core.realtime import broadcast_on_commit
+from apps.teams.events import team_group
 from apps.teams.models import Membership, Role
+from apps.teams.selectors import require_role
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_ENV_VALUE = 32 * 1024
@@ -19,9 +23,13 @@ EDITABLE_FIELDS = (
 )  # fmt: skip
 
 
-def _require_admin(actor: Membership) -> None:
-    if not actor.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can manage agents.")
+def _require_admin(actor: Membership, agent: Agent | None = None) -> None:
+    require_role(
+        actor,
+        Role.ADMIN,
+        "Only owners and admins can manage agents.",
+        team_id=agent.team_id if agent is not None else None,
+    )
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -61,12 +69,12 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _clean_env(value: Any, *, field: str) -> dict[str, str]:
+def _clean_env(value: Any, *, field: str) -> dict[str, str | None]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ServiceError("Give an object of NAME: value pairs.", field=field)
-    cleaned: dict[str, str] = {}
+    cleaned: dict[str, str | None] = {}  # None: remove the variable
     for name, item in value.items():
         if not ENV_NAME_RE.match(str(name)):
             raise ServiceError(f"“{name}” is not a valid environment variable name.", field=field)
@@ -98,7 +106,7 @@ def _save(agent: Agent) -> None:
 def _apply_secrets(agent: Agent, secrets: dict[str, Any] | None) -> None:
     """Set (value) or remove (null or empty) secrets by name; values are never read back."""
     for name, value in _clean_env(secrets, field="secrets").items():
-        if value in (None, ""):
+        if not value:  # None or ""
             AgentSecret.objects.filter(agent=agent, name=name).delete()
         else:
             AgentSecret.objects.update_or_create(
@@ -128,9 +136,7 @@ def agent_create(
 def agent_update(
     *, actor: Membership, agent: Agent, secrets: dict[str, Any] | None = None, **fields: Any
 ) -> Agent:
-    _require_admin(actor)
-    if agent.team_id != actor.team_id:
-        raise PermissionDenied()
+    _require_admin(actor, agent)
     cleaned = _clean(fields)
     if "environment" in cleaned:
         cleaned["environment"] = {k: v for k, v in cleaned["environment"].items() if v is not None}
@@ -145,14 +151,9 @@ def agent_update(
 
 @transaction.atomic
 def agent_delete(*, actor: Membership, agent: Agent) -> None:
-    _require_admin(actor)
-    if agent.team_id != actor.team_id:
-        raise PermissionDenied()
+    _require_admin(actor, agent)
     agent_id, team_id = agent.pk, agent.team_id
     agent.delete()
-    from apps.core.realtime import broadcast_on_commit
-    from apps.teams.events import agent_removed_event, team_group
-
     broadcast_on_commit(team_group(team_id), agent_removed_event(agent_id))
 
 
@@ -171,7 +172,4 @@ def agent_secret_values(*, agent: Agent) -> dict[str, str]:
 
 
 def _broadcast_agent(agent: Agent) -> None:
-    from apps.core.realtime import broadcast_on_commit
-    from apps.teams.events import agent_changed_event, team_group
-
     broadcast_on_commit(team_group(agent.team_id), agent_changed_event(agent))

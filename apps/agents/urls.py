@@ -8,5 +8,4 @@ urlpatterns = [
     path("agents/<int:agent_id>/", views.agent_detail, name="agent-detail"),
     path("agents/<int:agent_id>/edit/", views.agent_edit, name="agent-edit"),
     path("agents/<int:agent_id>/delete/", views.agent_delete, name="agent-delete"),
-    path("agents/<int:agent_id>/direct/", views.agent_direct_thread, name="agent-direct"),
 ]

@@ -1,32 +1,27 @@
+"""Agent pages. The access_<entity> selectors' NotFound and PermissionDenied are the 404 and
+403 pages. Opening an agent's direct thread is a threads view (apps.threads.views)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.agents import selectors, services
 from apps.agents.forms import AgentForm
-from apps.agents.models import Agent
 from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
-from apps.runs.harnesses import capabilities_of
-from apps.teams.models import Membership, Role
-from apps.teams.views import membership_or_404
-from apps.threads.services import thread_direct_get_or_create
-
-
-def _agent_or_404(request: HttpRequest, agent_id: int) -> tuple[Membership, Agent]:
-    agent = Agent.objects.filter(pk=agent_id, team__memberships__user=request.user).first()
-    if agent is None:
-        raise Http404
-    return membership_or_404(request, agent.team_id), agent
+from apps.core.http import AuthenticatedHttpRequest
+from apps.harnesses import capabilities_of
+from apps.teams.models import Role
+from apps.teams.selectors import access_team
 
 
 @login_required
-def agent_list(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id)
+def agent_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id)
     return render(
         request,
         "agents/agent_list.html",
@@ -39,8 +34,8 @@ def agent_list(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 @login_required
-def agent_new(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id, Role.ADMIN)
+def agent_new(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = AgentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,8 +51,8 @@ def agent_new(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 @login_required
-def agent_detail(request: HttpRequest, agent_id: int) -> HttpResponse:
-    membership, agent = _agent_or_404(request, agent_id)
+def agent_detail(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    membership, agent = selectors.access_agent(user=request.user, agent_id=agent_id)
     return render(
         request,
         "agents/agent_detail.html",
@@ -73,10 +68,10 @@ def agent_detail(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 
 @login_required
-def agent_edit(request: HttpRequest, agent_id: int) -> HttpResponse:
-    membership, agent = _agent_or_404(request, agent_id)
-    if not membership.has_role(Role.ADMIN):
-        raise Http404
+def agent_edit(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    membership, agent = selectors.access_agent(
+        user=request.user, agent_id=agent_id, role=Role.ADMIN
+    )
     form = AgentForm(request.POST or None, initial=AgentForm.initial_for(agent))
     if request.method == "POST" and form.is_valid():
         try:
@@ -100,8 +95,8 @@ def agent_edit(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
-    membership, agent = _agent_or_404(request, agent_id)
+def agent_delete(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    membership, agent = selectors.access_agent(user=request.user, agent_id=agent_id)
     try:
         services.agent_delete(actor=membership, agent=agent)
     except ServiceError as exc:
@@ -109,15 +104,3 @@ def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
         return redirect("agent-detail", agent_id=agent_id)
     messages.success(request, f"@{agent.handle} was deleted.")
     return redirect("agent-list", team_id=membership.team_id)
-
-
-@login_required
-@require_POST
-def agent_direct_thread(request: HttpRequest, agent_id: int) -> HttpResponse:
-    membership, agent = _agent_or_404(request, agent_id)
-    try:
-        thread = thread_direct_get_or_create(actor=membership, agent=agent)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("agent-detail", agent_id=agent_id)
-    return redirect("thread", thread_id=thread.pk)

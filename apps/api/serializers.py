@@ -81,7 +81,7 @@ class AgentInput(serializers.Serializer):
 
 
 class ThreadOutput(serializers.ModelSerializer):
-    label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]  # DRF pops declared fields off the class
     unread = serializers.IntegerField(read_only=True, required=False, default=None)
 
     class Meta:
@@ -117,7 +117,7 @@ class MessageOutput(serializers.Serializer):
     seq = serializers.IntegerField()
     kind = serializers.CharField()
     body = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # DRF pops declared fields off the class
     author = AuthorOutput()
     run = serializers.IntegerField(allow_null=True, help_text="The run that produced it.")
     created_at = serializers.DateTimeField()
@@ -134,7 +134,8 @@ class RunOutput(serializers.Serializer):
     agent_handle = serializers.CharField(source="agent.handle")
     team = serializers.IntegerField(source="team_id")
     thread = serializers.IntegerField(source="thread_id", allow_null=True)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    # DRF pops declared fields off the class, so `parent` shadows no Field attribute.
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
     children = serializers.SerializerMethodField()
     resumes = serializers.IntegerField(source="resumes_id", allow_null=True)
     harness = serializers.CharField()
@@ -156,7 +157,7 @@ class RunOutput(serializers.Serializer):
         return [child.pk for child in run.children.all()]
 
     def get_capabilities(self, run: Any) -> dict[str, bool]:
-        from apps.runs.harnesses import capabilities_of
+        from apps.harnesses import capabilities_of
 
         return capabilities_of(run.harness)
 
@@ -169,7 +170,7 @@ class RunOutput(serializers.Serializer):
 class RunEventOutput(serializers.Serializer):
     seq = serializers.IntegerField()
     kind = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # DRF pops declared fields off the class
     created_at = serializers.DateTimeField()
 
 
@@ -230,8 +231,8 @@ class MemoryOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_updated_by(self, note: MemoryNote) -> str | None:
-        if note.updated_by_agent_id:
-            return f"@{note.updated_by_agent.handle}"
-        if note.updated_by_user_id:
-            return note.updated_by_user.get_username()
+        if (agent := note.updated_by_agent) is not None:
+            return f"@{agent.handle}"
+        if (user := note.updated_by_user) is not None:
+            return user.get_username()
         return None

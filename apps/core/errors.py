@@ -1,6 +1,13 @@
-"""Errors that services raise. Views, the API and consumers turn them into responses."""
+"""Errors that services raise. Views, the API and consumers turn them into responses.
+
+NotFound and PermissionDenied are also Django's Http404 and PermissionDenied, so an HTML view
+lets them rise to the 404 and 403 pages (the API's exception handler answers them as JSON).
+"""
 
 from __future__ import annotations
+
+from django.core import exceptions as django_exceptions
+from django.http import Http404
 
 
 class ServiceError(Exception):
@@ -15,7 +22,7 @@ class ServiceError(Exception):
         self.code = code
 
 
-class NotFound(ServiceError):
+class NotFound(ServiceError, Http404):
     """The object does not exist, or the actor may not see it (never tell which)."""
 
     status_code = 404
@@ -24,7 +31,7 @@ class NotFound(ServiceError):
         super().__init__(message, code="not_found")
 
 
-class PermissionDenied(ServiceError):
+class PermissionDenied(ServiceError, django_exceptions.PermissionDenied):
     status_code = 403
 
     def __init__(self, message: str = "You do not have permission to do that.") -> None:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
-from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.errors import ServiceError
+from apps.core.registry import team_setup_steps
 from apps.teams.models import Membership, Role, Team
+from apps.teams.selectors import require_role
 
 
 def _unique_slug(name: str) -> str:
@@ -20,7 +22,7 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def team_create(*, name: str, owner: AbstractBaseUser) -> Team:
+def team_create(*, name: str, owner: User) -> Team:
     name = name.strip()
     if not name:
         raise ServiceError("A team needs a name.", field="name")
@@ -34,19 +36,17 @@ def team_create(*, name: str, owner: AbstractBaseUser) -> Team:
     except IntegrityError:  # created at the same moment by someone else
         raise ServiceError(f"A team named “{name}” already exists.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
-    from apps.threads.services import thread_create_channel
-
-    thread_create_channel(team=team, name="general", created_by=owner)
+    for step in team_setup_steps():  # what higher apps give a new team (threads: #general)
+        step(team=team, owner=owner)
     return team
 
 
 @transaction.atomic
 def member_invite(*, actor: Membership, who: str, role: Role = Role.MEMBER) -> Membership:
     """Add an existing user, found by username or email, to the actor's team."""
-    if not actor.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can invite members.")
-    if role == Role.OWNER and not actor.has_role(Role.OWNER):
-        raise PermissionDenied("Only owners can make someone an owner.")
+    require_role(actor, Role.ADMIN, "Only owners and admins can invite members.")
+    if role == Role.OWNER:
+        require_role(actor, Role.OWNER, "Only owners can make someone an owner.")
     who = who.strip()
     if not who:
         raise ServiceError("Give a username or an email address.", field="who")
@@ -64,13 +64,11 @@ def member_invite(*, actor: Membership, who: str, role: Role = Role.MEMBER) -> M
 
 @transaction.atomic
 def membership_set_role(*, actor: Membership, membership: Membership, role: Role) -> Membership:
-    if membership.team_id != actor.team_id:
-        raise PermissionDenied()
-    if not actor.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can change roles.")
-    touches_owner = Role.OWNER in (role, membership.role)
-    if touches_owner and not actor.has_role(Role.OWNER):
-        raise PermissionDenied("Only owners can grant or remove the owner role.")
+    require_role(
+        actor, Role.ADMIN, "Only owners and admins can change roles.", team_id=membership.team_id
+    )
+    if Role.OWNER in (role, membership.role):
+        require_role(actor, Role.OWNER, "Only owners can grant or remove the owner role.")
     if membership.role == Role.OWNER and role != Role.OWNER:
         _require_another_owner(membership)
     membership.role = role
@@ -80,13 +78,15 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: Role
 
 @transaction.atomic
 def membership_remove(*, actor: Membership, membership: Membership) -> None:
-    if membership.team_id != actor.team_id:
-        raise PermissionDenied()
-    if membership.pk != actor.pk and not actor.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can remove members.")
+    leaving = membership.pk == actor.pk  # anyone may leave; removing others is for admins
+    require_role(
+        actor,
+        Role.VIEWER if leaving else Role.ADMIN,
+        "Only owners and admins can remove members.",
+        team_id=membership.team_id,
+    )
     if membership.role == Role.OWNER:
-        if not actor.has_role(Role.OWNER):
-            raise PermissionDenied("Only owners can remove an owner.")
+        require_role(actor, Role.OWNER, "Only owners can remove an owner.")
         _require_another_owner(membership)
     membership.delete()
 
@@ -106,8 +106,7 @@ HOP_LIMIT_RANGE = (1, 1000)
 
 def team_set_hop_limit(*, actor: Membership, hop_limit: int) -> Team:
     """How many agent-to-agent steps a chain may take before a human must release it."""
-    if not actor.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can change team settings.")
+    require_role(actor, Role.ADMIN, "Only owners and admins can change team settings.")
     low, high = HOP_LIMIT_RANGE
     if not low <= hop_limit <= high:
         raise ServiceError(f"The hop limit is between {low} and {high}.", field="hop_limit")

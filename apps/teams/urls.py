@@ -5,7 +5,6 @@ from apps.teams import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("teams/new/", views.team_new, name="team-new"),
-    path("teams/<int:team_id>/", views.dashboard, name="dashboard-team"),
     path("teams/<int:team_id>/members/", views.members, name="team-members"),
     path("teams/<int:team_id>/settings/", views.team_settings, name="team-settings"),
     path(

@@ -1,32 +1,23 @@
+"""Team pages. access_team's NotFound and PermissionDenied become the 404 and 403 pages."""
+
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as Forbidden
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.agents.selectors import agent_list
-from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
+from apps.core.http import AuthenticatedHttpRequest
 from apps.teams import selectors, services
 from apps.teams.forms import InviteForm, RoleForm, TeamForm, TeamSettingsForm
-from apps.teams.models import Membership, Role
-from apps.threads.selectors import recent_activity, thread_list
-
-
-def membership_or_404(request: HttpRequest, team_id: int, role: Role = Role.VIEWER) -> Membership:
-    try:
-        return selectors.membership_require(user=request.user, team_id=team_id, role=role)
-    except NotFound:
-        raise Http404 from None
-    except PermissionDenied as exc:
-        raise Forbidden(exc.message) from None
+from apps.teams.models import Role
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     team = selectors.team_list_for_user(user=request.user).first()
     if team is None:
         return redirect("team-new")
@@ -34,24 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def dashboard(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id)
-    team = membership.team
-    return render(
-        request,
-        "teams/dashboard.html",
-        {
-            "team": team,
-            "membership": membership,
-            "threads": list(thread_list(team=team, user=request.user)),
-            "agents": list(agent_list(team=team)),
-            "activity": recent_activity(team=team),
-        },
-    )
-
-
-@login_required
-def team_new(request: HttpRequest) -> HttpResponse:
+def team_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -64,10 +38,12 @@ def team_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def members(request: HttpRequest, team_id: int) -> HttpResponse:
+def members(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     # Everyone sees the list; inviting is for admins, who alone are shown the form.
-    membership = membership_or_404(
-        request, team_id, Role.ADMIN if request.method == "POST" else Role.VIEWER
+    membership = selectors.access_team(
+        user=request.user,
+        team_id=team_id,
+        role=Role.ADMIN if request.method == "POST" else Role.VIEWER,
     )
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -96,8 +72,8 @@ def members(request: HttpRequest, team_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
-    actor = membership_or_404(request, team_id, Role.ADMIN)
+def team_settings(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    actor = selectors.access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = TeamSettingsForm(request.POST)
     if form.is_valid():
         try:
@@ -109,17 +85,15 @@ def team_settings(request: HttpRequest, team_id: int) -> HttpResponse:
             messages.error(request, exc.message)
     for errors in form.errors.values():
         for error in errors:
-            messages.error(request, error)
+            # ErrorList yields message strings (its __getitem__ unwraps ValidationError).
+            messages.error(request, error)  # type: ignore[arg-type]
     return redirect("team-members", team_id=team_id)
 
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, team_id: int, member_id: int) -> HttpResponse:
-    actor = membership_or_404(request, team_id)
-    member = Membership.objects.filter(team_id=team_id, pk=member_id).select_related("user").first()
-    if member is None:
-        raise Http404
+def member_role(request: AuthenticatedHttpRequest, team_id: int, member_id: int) -> HttpResponse:
+    actor, member = selectors.access_member(user=request.user, team_id=team_id, member_id=member_id)
     form = RoleForm(request.POST)
     if form.is_valid():
         try:
@@ -134,11 +108,8 @@ def member_role(request: HttpRequest, team_id: int, member_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, team_id: int, member_id: int) -> HttpResponse:
-    actor = membership_or_404(request, team_id)
-    member = Membership.objects.filter(team_id=team_id, pk=member_id).select_related("user").first()
-    if member is None:
-        raise Http404
+def member_remove(request: AuthenticatedHttpRequest, team_id: int, member_id: int) -> HttpResponse:
+    actor, member = selectors.access_member(user=request.user, team_id=team_id, member_id=member_id)
     try:
         services.membership_remove(actor=actor, membership=member)
         messages.success(request, f"{member.user.username} left the team.")

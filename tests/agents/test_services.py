@@ -1,8 +1,9 @@
 import pytest
 
-from apps.agents import services
+from apps.agents import selectors, services
 from apps.agents.models import Agent, AgentSecret, AgentStatus, Harness
-from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.teams.models import Role
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +123,14 @@ def test_services_refuse_another_teams_agent(owner, other_team):
         services.agent_update(actor=owner, agent=other_team["agent"], display_name="x")
     with pytest.raises(PermissionDenied):
         services.agent_delete(actor=owner, agent=other_team["agent"])
+
+
+def test_access_agent_hides_other_teams_and_checks_the_role(owner, viewer, agent, other_team):
+    assert selectors.access_agent(user=owner.user, agent_id=agent.pk) == (owner, agent)
+    with pytest.raises(NotFound):
+        selectors.access_agent(user=owner.user, agent_id=other_team["agent"].pk)
+    with pytest.raises(PermissionDenied):
+        selectors.access_agent(user=viewer.user, agent_id=agent.pk, role=Role.ADMIN)
 
 
 def test_secrets_are_encrypted_at_rest_and_decrypt_for_the_sandbox(owner):

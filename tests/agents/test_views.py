@@ -2,7 +2,6 @@ import pytest
 
 from apps.agents.models import Agent
 from apps.agents.services import agent_secret_values
-from apps.threads.models import Thread, ThreadKind
 from tests.conftest import web_client_for
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +79,7 @@ def test_only_admins_reach_the_agent_forms(request, role_fixture, team, agent):
     client = web_client_for(request.getfixturevalue(role_fixture).user)
 
     assert client.get(f"/teams/{team.pk}/agents/new/").status_code == 403
-    assert client.get(f"/agents/{agent.pk}/edit/").status_code == 404
+    assert client.get(f"/agents/{agent.pk}/edit/").status_code == 403
     assert client.get(f"/agents/{agent.pk}/").status_code == 200
 
 
@@ -95,11 +94,3 @@ def test_a_viewer_cannot_delete_an_agent(viewer, agent):
     web_client_for(viewer.user).post(f"/agents/{agent.pk}/delete/")
 
     assert Agent.objects.filter(pk=agent.pk).exists()
-
-
-def test_message_agent_opens_its_direct_thread(web, agent):
-    response = web.post(f"/agents/{agent.pk}/direct/")
-
-    thread = Thread.objects.get(kind=ThreadKind.DIRECT, agent=agent)
-    assert response["Location"] == f"/threads/{thread.pk}/"
-    assert "every message here reaches it" in web.get(response["Location"]).content.decode()

@@ -61,6 +61,7 @@ API = [
     ("post", "/api/v1/runs/{their_run}/cancel/", None),
     ("post", "/api/v1/runs/{their_run}/messages/", {"body": "steer"}),
     ("get", "/api/v1/runs/{their_run}/events/", None),
+    ("post", "/api/v1/teams/{their_team}/demo/", {"harness": "offline"}),
 ]
 # Routes with nothing of another team's to name (lists of your own, the schema and docs).
 NOT_ADDRESSED_BY_ID = {"teams", "runs", "schema", "docs", "redoc"}
@@ -99,6 +100,7 @@ PAGES = [
     ("post", "/teams/{their_team}/memory/delete/"),
     ("post", "/threads/{their_thread}/deliveries/{their_delivery}/release/"),
     ("post", "/threads/{thread}/deliveries/{their_delivery}/release/"),
+    ("post", "/teams/{their_team}/demo/"),
 ]
 
 # A form that every POST route above would accept, were the row ours.

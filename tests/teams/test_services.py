@@ -1,6 +1,7 @@
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
-from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.errors import NotFound, PermissionDenied, ServiceError
 from apps.teams import selectors, services
 from apps.teams.models import Membership, Role
 from apps.threads.models import Thread, ThreadKind
@@ -164,10 +165,35 @@ def test_services_refuse_memberships_of_another_team(owner):
         services.membership_remove(actor=owner, membership=stranger)
 
 
-def test_membership_require_ranks_roles(team, viewer, member):
-    assert selectors.membership_require(user=member.user, team_id=team.pk, role=Role.MEMBER)
+def test_access_team_ranks_roles(team, viewer, member):
+    assert selectors.access_team(user=member.user, team_id=team.pk, role=Role.MEMBER) == member
+    with pytest.raises(PermissionDenied, match="member role or higher"):
+        selectors.access_team(user=viewer.user, team_id=team.pk, role=Role.MEMBER)
+
+
+def test_access_team_hides_other_teams_and_anonymous_users(owner, other_team):
+    for user in [owner.user, AnonymousUser()]:
+        with pytest.raises(NotFound):
+            selectors.access_team(user=user, team_id=other_team["team"].pk)
+
+
+def test_access_member_finds_only_members_of_the_team(owner, member, other_team):
+    actor, found = selectors.access_member(
+        user=owner.user, team_id=owner.team_id, member_id=member.pk
+    )
+    assert (actor, found) == (owner, member)
+    with pytest.raises(NotFound):
+        selectors.access_member(
+            user=owner.user, team_id=owner.team_id, member_id=other_team["owner"].pk
+        )
+
+
+def test_require_role_checks_the_team_then_the_role(owner, viewer, other_team):
+    selectors.require_role(owner, Role.OWNER, team_id=owner.team_id)
+    with pytest.raises(PermissionDenied, match="Admins only"):
+        selectors.require_role(viewer, Role.ADMIN, "Admins only.")
     with pytest.raises(PermissionDenied):
-        selectors.membership_require(user=viewer.user, team_id=team.pk, role=Role.MEMBER)
+        selectors.require_role(owner, Role.VIEWER, team_id=other_team["team"].pk)
 
 
 def test_team_list_for_user_shows_only_their_teams(owner, other_team):

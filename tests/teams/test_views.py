@@ -29,21 +29,6 @@ def test_home_goes_to_my_team_or_to_team_creation(web, team):
     assert web_client_for(UserFactory()).get("/")["Location"] == "/teams/new/"
 
 
-def test_dashboard_shows_threads_with_unread_counts_agents_and_activity(
-    web, team, member, thread, agent, post_messages
-):
-    post_messages(thread, 2, author=member.user, prefix="status report")
-
-    html = web.get(f"/teams/{team.pk}/").content.decode()
-
-    assert f'<a href="/threads/{thread.pk}/">#general</a>' in html
-    assert 'title="2 unread"' in html
-    assert f'id="agent-{agent.pk}"' in html
-    assert "@coder" in html
-    assert "status report 2" in html
-    assert f'ws-connect="/ws/teams/{team.pk}/"' in html
-
-
 def test_team_new_creates_a_team(web):
     response = web.post("/teams/new/", {"name": "Second"})
 

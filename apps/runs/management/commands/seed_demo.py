@@ -18,7 +18,7 @@ from apps.threads.models import Thread
 
 DEMO_TEAM = "Demo"
 DEMO_USER = "demo"
-DEMO_AGENTS = [
+DEMO_AGENTS: list[dict[str, Any]] = [
     {
         "handle": "coder",
         "display_name": "Coder",
