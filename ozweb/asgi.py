@@ -1,4 +1,5 @@
-import gc
+"""The ASGI application. Importing it starts nothing: see ozweb/runtime.py."""
+
 import os
 
 from django.conf import settings
@@ -17,23 +18,18 @@ from apps.agentapi.mcp import with_mcp  # noqa: E402
 from apps.agentapi.rest import with_agent_rest  # noqa: E402
 from apps.core.websocket import websocket_stack  # noqa: E402
 from ozweb.routing import websocket_urlpatterns  # noqa: E402
+from ozweb.runtime import Runtime, ServerApplication  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         # The agent API (its MCP server at /mcp, its REST verbs) answers before Django does.
-        "http": with_agent_rest(with_mcp(django_asgi_app)),
-        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
+        # (django-stubs types the handler's scope as a dict, starlette's ASGIApp as a mapping.)
+        "http": with_agent_rest(with_mcp(django_asgi_app)),  # type: ignore[arg-type]
+        # (channels' URLRouter stub wants its own type-only pattern class, not path()'s.)
+        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]
     }
 )
 
-if settings.OZWEB_RUN_DISPATCH == "inprocess":
-    # Embedded mode has no Celery beat: the web process reconciles runs itself.
-    from apps.runs.reconcile import ReconcilerThread  # noqa: E402
-
-    ReconcilerThread(interval=settings.OZWEB_RECONCILE_SECONDS).start()
-
-# What is loaded by now lives as long as the process: keep it out of the garbage collector's
-# full passes, which otherwise stopped every thread for 50-150 ms at a time, several times a
-# minute under load (bench/messaging.py).
-gc.collect()
-gc.freeze()
+# A server process starts its runtime with its first event; tests use `router` (or a
+# ServerApplication of their own) so that nothing starts behind their back.
+application = ServerApplication(router, Runtime())
