@@ -5,8 +5,12 @@ DATABASE_URL (PostgreSQL) and REDIS_URL switch the same code to the scaled-out s
 """
 
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import environ
+
+from harness_image import constants as harness_image
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -179,7 +183,7 @@ OZWEB_FEED_PAGE_SIZE = 50
 # OZWEB_S3_BUCKET (+ OZWEB_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID/SECRET, region) and django-storages.
 OZWEB_ARTIFACT_MAX_BYTES = env.int("OZWEB_ARTIFACT_MAX_BYTES", default=10 * 1024 * 1024)
 OZWEB_S3_BUCKET = env.str("OZWEB_S3_BUCKET", default="")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
@@ -206,15 +210,21 @@ OZWEB_SANDBOX_NETWORK = env.str("OZWEB_SANDBOX_NETWORK", default="")
 OZWEB_SANDBOX_MEMORY_BYTES = env.int("OZWEB_SANDBOX_MEMORY_BYTES", default=2 * 1024**3)
 OZWEB_SANDBOX_CPUS = env.float("OZWEB_SANDBOX_CPUS", default=2.0)
 OZWEB_SANDBOX_PIDS = env.int("OZWEB_SANDBOX_PIDS", default=512)
-OZWEB_HARNESS_IMAGE = env.str("OZWEB_HARNESS_IMAGE", default="ozweb-harness:local")
+OZWEB_HARNESS_IMAGE = env.str("OZWEB_HARNESS_IMAGE", default=harness_image.HARNESS_IMAGE)
 # Per-agent workspaces and homes on the worker host (mounted into containers).
 OZWEB_AGENT_DATA_DIR = env.str("OZWEB_AGENT_DATA_DIR", default=str(VAR_DIR / "agents"))
 # Labels containers with this install's name, so two installs on one engine never mix runs.
 OZWEB_INSTANCE = env.str("OZWEB_INSTANCE", default="default")
 # How code inside sandboxes reaches ozweb (the app's own loopback URL with the host network).
 OZWEB_AGENT_API_URL = env.str("OZWEB_AGENT_API_URL", default="http://127.0.0.1:8000")
+# Agents call ozweb by that address: its host is one of ours (the agent doors check Host).
+_agent_api_host = urlsplit(OZWEB_AGENT_API_URL).hostname
+if _agent_api_host and "*" not in ALLOWED_HOSTS:
+    _agent_api_host = f"[{_agent_api_host}]" if ":" in _agent_api_host else _agent_api_host
+    if _agent_api_host not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_agent_api_host)
 # Where the example command agents live inside the harness image.
-OZWEB_CONTAINER_AGENTS_DIR = "/opt/ozweb/agents"
+OZWEB_CONTAINER_AGENTS_DIR = harness_image.CONTAINER_AGENTS_DIR
 # A run whose worker has not sent a heartbeat for this long is reconciled.
 OZWEB_RUN_STALE_SECONDS = env.int("OZWEB_RUN_STALE_SECONDS", default=30)
 

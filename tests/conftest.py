@@ -196,7 +196,7 @@ def websocket(
     """A communicator on the real ASGI stack (origin check, auth, routing); not yet connected."""
     from channels.testing import WebsocketCommunicator
 
-    from ozweb.asgi import application
+    from ozweb.asgi import router
 
     if token:
         path += ("&" if "?" in path else "?") + f"token={token}"
@@ -205,7 +205,7 @@ def websocket(
         headers.append((b"origin", origin.encode()))
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
+    return WebsocketCommunicator(router, path, headers=headers)
 
 
 def session_cookie_for(user) -> str:
@@ -236,8 +236,7 @@ async def worker_db_connections_closed():
 
 @pytest.fixture
 def manual_run_dispatch(settings) -> None:
-    """Deliveries queue runs but nothing executes them: for tests of the platform around runs.
-    Set before `ozweb.asgi` is first imported, it also keeps the embedded reconciler off."""
+    """Deliveries queue runs but nothing executes them: for tests of the platform around runs."""
     settings.OZWEB_RUN_DISPATCH = "manual"
 
 
@@ -246,8 +245,8 @@ def harness_image() -> str:
     """The offline-built harness image (cached: seconds when nothing changed)."""
     import os
 
-    from apps.runs.images import build_harness_image
     from apps.runs.sandboxes import DockerSandbox
+    from harness_image import build_harness_image
 
     if not DockerSandbox.available():
         message = "no Docker engine answers (scripts/docker/ensure-engine.sh starts one)"

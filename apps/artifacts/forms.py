@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from apps.artifacts.models import ArtifactKind
@@ -22,8 +24,9 @@ class ArtifactForm(forms.Form):
     url = forms.URLField(required=False, assume_scheme="https", help_text="For a link.")
     thread = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("file") and not data.get("text") and data.get("kind") != "link":
             raise forms.ValidationError("Upload a file or write the content.")
         return data

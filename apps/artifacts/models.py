@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 
+from apps.core.errors import ServiceError
 from apps.core.models import TimeStampedModel
 from apps.teams.models import Team
 
@@ -77,6 +80,20 @@ class ArtifactVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.artifact} v{self.version}"
+
+
+MEMORY_KEY_RE = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
+
+
+def memory_key_clean(key: str) -> str:
+    """The key stripped, or ServiceError when it is not one a note can have."""
+    key = (key or "").strip()
+    if not MEMORY_KEY_RE.match(key):
+        raise ServiceError(
+            "A memory key is 1–200 characters: letters, digits, space and . _ - : / @ +.",
+            field="key",
+        )
+    return key
 
 
 class MemoryNote(TimeStampedModel):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
-from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote
+from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote, memory_key_clean
 from apps.core.errors import NotFound
-from apps.teams.models import Team
+from apps.teams.models import Membership, Role, Team
+from apps.teams.selectors import access_team
 
 
 def artifact_list(*, team: Team, thread_id: int | None = None) -> QuerySet[Artifact]:
@@ -41,6 +42,13 @@ def artifact_version_get(*, artifact: Artifact, version: int | None = None) -> A
     return found
 
 
+def memory_get(*, team: Team, key: str) -> MemoryNote:
+    note = MemoryNote.objects.filter(team=team, key=memory_key_clean(key)).first()
+    if note is None:
+        raise NotFound(f"No memory note with the key “{key}”.")
+    return note
+
+
 def memory_list(*, team: Team, prefix: str = "") -> QuerySet[MemoryNote]:
     notes = MemoryNote.objects.filter(team=team)
     if prefix:
@@ -48,18 +56,17 @@ def memory_list(*, team: Team, prefix: str = "") -> QuerySet[MemoryNote]:
     return notes.select_related("updated_by_agent", "updated_by_user").order_by("key")
 
 
-def artifact_get_for_user(*, user: AbstractBaseUser | AnonymousUser, artifact_id: int) -> Artifact:
-    """An artifact in one of the user's teams (404 otherwise)."""
-    if not user.is_authenticated:
-        raise NotFound()
-    artifact = (
-        Artifact.objects.select_related("team", "thread")
-        .filter(pk=artifact_id, team__memberships__user=user)
-        .first()
-    )
+def access_artifact(
+    *, user: User | AnonymousUser, artifact_id: int, role: Role = Role.VIEWER
+) -> tuple[Membership, Artifact]:
+    """The artifact and the user's membership of its team, checked for `role`; another
+    team's artifact is NotFound, like a missing one (see access_team)."""
+    artifact = Artifact.objects.select_related("thread").filter(pk=artifact_id).first()
     if artifact is None:
         raise NotFound()
-    return artifact
+    membership = access_team(user=user, team_id=artifact.team_id, role=role)
+    artifact.team = membership.team
+    return membership, artifact
 
 
 def artifact_version_list(*, artifact: Artifact) -> QuerySet[ArtifactVersion]:

@@ -16,15 +16,16 @@ from apps.artifacts.models import (
     ArtifactKind,
     ArtifactVersion,
     MemoryNote,
+    memory_key_clean,
     version_path,
 )
-from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.errors import ServiceError
 from apps.teams.models import Membership, Role, Team
+from apps.teams.selectors import require_role
 from apps.threads.models import MessageKind, Thread
 from apps.threads.services import NewMessage, messages_append
 
 NAME_RE = re.compile(r"^[\w][\w .@+/-]{0,199}$")
-KEY_RE = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
 MAX_MEMORY_BYTES = 64 * 1024
 
 
@@ -98,8 +99,8 @@ def artifact_put(
         else:
             version.content.save(sha256, ContentFile(data), save=False)
         version.save()
-        if artifact.thread_id:
-            _post_card(artifact, version)
+        if artifact.thread is not None:
+            _post_card(artifact.thread, artifact, version)
     return version
 
 
@@ -123,18 +124,18 @@ def _guess_media_type(name: str, kind: str) -> str:
     return guessed or "text/plain"
 
 
-def _post_card(artifact: Artifact, version: ArtifactVersion) -> None:
+def _post_card(thread: Thread, artifact: Artifact, version: ArtifactVersion) -> None:
     author = version.author_agent
     verb = "added" if version.version == 1 else f"updated to v{version.version}"
     messages_append(
-        thread=artifact.thread,
+        thread=thread,
         items=[
             NewMessage(
                 body=f"{artifact.get_kind_display()} **{artifact.name}** {verb}",
                 kind=MessageKind.ARTIFACT,
                 author_agent=author,
                 author_user=version.author_user,
-                run=version.author_run,
+                run_id=version.author_run_id,
                 data={
                     "artifact": artifact.pk,
                     "name": artifact.name,
@@ -159,8 +160,7 @@ def artifact_version_text(version: ArtifactVersion, *, limit: int | None = None)
 def artifact_put_as_human(
     *, actor: Membership, name: str, content: bytes | str, **fields: Any
 ) -> ArtifactVersion:
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot add artifacts.")
+    require_role(actor, Role.MEMBER, "Viewers cannot add artifacts.")
     return artifact_put(
         team=actor.team, name=name, content=content, author_user=actor.user, **fields
     )
@@ -169,20 +169,10 @@ def artifact_put_as_human(
 # -- team memory ------------------------------------------------------------------------------
 
 
-def _check_key(key: str) -> str:
-    key = (key or "").strip()
-    if not KEY_RE.match(key):
-        raise ServiceError(
-            "A memory key is 1–200 characters: letters, digits, space and . _ - : / @ +.",
-            field="key",
-        )
-    return key
-
-
 def memory_set(
     *, team: Team, key: str, value: str, agent: Any = None, user: Any = None
 ) -> MemoryNote:
-    key = _check_key(key)
+    key = memory_key_clean(key)
     if not isinstance(value, str):
         raise ServiceError("A memory value is text.", field="value")
     if len(value.encode()) > MAX_MEMORY_BYTES:
@@ -195,20 +185,11 @@ def memory_set(
     return note
 
 
-def memory_get(*, team: Team, key: str) -> MemoryNote:
-    note = MemoryNote.objects.filter(team=team, key=_check_key(key)).first()
-    if note is None:
-        raise NotFound(f"No memory note with the key “{key}”.")
-    return note
-
-
 def memory_delete(*, actor: Membership, key: str) -> None:
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot edit team memory.")
+    require_role(actor, Role.MEMBER, "Viewers cannot edit team memory.")
     MemoryNote.objects.filter(team=actor.team, key=key).delete()
 
 
 def memory_set_as_human(*, actor: Membership, key: str, value: str) -> MemoryNote:
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot edit team memory.")
+    require_role(actor, Role.MEMBER, "Viewers cannot edit team memory.")
     return memory_set(team=actor.team, key=key, value=value, user=actor.user)

@@ -1,31 +1,26 @@
+"""Artifact and team memory pages. The access_<entity> selectors' NotFound and
+PermissionDenied are the 404 and 403 pages."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as Forbidden
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.artifacts import selectors, services
 from apps.artifacts.forms import ArtifactForm, MemoryDeleteForm, MemoryNoteForm
-from apps.artifacts.models import Artifact
 from apps.artifacts.previews import version_preview
-from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
+from apps.core.http import AuthenticatedHttpRequest
 from apps.teams.models import Membership, Role
-from apps.teams.views import membership_or_404
+from apps.teams.selectors import access_team
 from apps.threads.selectors import thread_list
-
-
-def _artifact_or_404(request: HttpRequest, artifact_id: int) -> tuple[Membership, Artifact]:
-    try:
-        artifact = selectors.artifact_get_for_user(user=request.user, artifact_id=artifact_id)
-    except NotFound:
-        raise Http404 from None
-    return membership_or_404(request, artifact.team_id), artifact
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -33,20 +28,24 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 @login_required
-def artifact_list(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id)
+def artifact_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    # Everyone sees the list; adding is for members.
+    membership = access_team(
+        user=request.user,
+        team_id=team_id,
+        role=Role.MEMBER if request.method == "POST" else Role.VIEWER,
+    )
     thread_id = _int_or_none(request.GET.get("thread"))
     threads = list(thread_list(team=membership.team, user=request.user))
     form = ArtifactForm(request.POST or None, request.FILES or None)
-    form.fields["thread"].choices = [("", "no thread")] + [(t.pk, t.label) for t in threads]
-    if request.method == "POST":
-        if not membership.has_role(Role.MEMBER):
-            raise Forbidden("Viewers cannot add artifacts.")
-        if form.is_valid():
-            version = _put_from_form(membership, form, threads)
-            if version is not None:
-                messages.success(request, f"Stored {version.artifact.name} v{version.version}.")
-                return redirect(f"{version.artifact.get_absolute_url()}?v={version.version}")
+    thread_field = form.fields["thread"]
+    assert isinstance(thread_field, forms.TypedChoiceField)
+    thread_field.choices = [("", "no thread")] + [(t.pk, t.label) for t in threads]
+    if request.method == "POST" and form.is_valid():
+        version = _put_from_form(membership, form, threads)
+        if version is not None:
+            messages.success(request, f"Stored {version.artifact.name} v{version.version}.")
+            return redirect(f"{version.artifact.get_absolute_url()}?v={version.version}")
     return render(
         request,
         "artifacts/artifact_list.html",
@@ -84,8 +83,8 @@ def _put_from_form(membership: Membership, form: ArtifactForm, threads: list) ->
 
 @login_required
 @require_GET
-def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
-    membership, artifact = _artifact_or_404(request, artifact_id)
+def artifact_detail(request: AuthenticatedHttpRequest, artifact_id: int) -> HttpResponse:
+    membership, artifact = selectors.access_artifact(user=request.user, artifact_id=artifact_id)
     versions = list(selectors.artifact_version_list(artifact=artifact))
     wanted = _int_or_none(request.GET.get("v"))
     selected = next((v for v in versions if v.version == wanted), versions[0] if versions else None)
@@ -117,20 +116,21 @@ def _memory_context(membership: Membership, form: MemoryNoteForm | None = None) 
 
 @login_required
 @require_GET
-def memory_page(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id)
+def memory_page(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id)
     return render(request, "artifacts/memory.html", _memory_context(membership))
 
 
 def _memory_answer(
-    request: HttpRequest, membership: Membership, form: MemoryNoteForm | None = None
+    request: AuthenticatedHttpRequest, membership: Membership, form: MemoryNoteForm | None = None
 ) -> HttpResponse:
     """htmx gets the refreshed panel (422 with the errors); a plain form post a redirect."""
     failed = form is not None and bool(form.errors)
     if not request.htmx:
-        for errors in form.errors.values() if failed else []:
+        for errors in form.errors.values() if form is not None else []:
             for error in errors:
-                messages.error(request, error)
+                # ErrorList yields the message strings; its stub says ValidationError | str.
+                messages.error(request, error)  # type: ignore[arg-type]
         return redirect("memory", team_id=membership.team_id)
     return render(
         request,
@@ -142,14 +142,14 @@ def _memory_answer(
 
 @login_required
 @require_POST
-def memory_save(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id, Role.MEMBER)
+def memory_save(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id, role=Role.MEMBER)
     form = MemoryNoteForm(request.POST)
     if form.is_valid():
         try:
             services.memory_set_as_human(actor=membership, **form.cleaned_data)
-        except PermissionDenied as exc:
-            raise Forbidden(exc.message) from None
+        except PermissionDenied:
+            raise  # the 403 page
         except ServiceError as exc:
             add_service_error(form, exc)
     return _memory_answer(request, membership, form)
@@ -157,13 +157,10 @@ def memory_save(request: HttpRequest, team_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def memory_delete(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id, Role.MEMBER)
+def memory_delete(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id, role=Role.MEMBER)
     form = MemoryDeleteForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Say which key to delete.", status=400)
-    try:
-        services.memory_delete(actor=membership, key=form.cleaned_data["key"])
-    except PermissionDenied as exc:
-        raise Forbidden(exc.message) from None
+    services.memory_delete(actor=membership, key=form.cleaned_data["key"])
     return _memory_answer(request, membership)

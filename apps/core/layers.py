@@ -7,9 +7,11 @@ channel. bench/feed.py measured that at 200 viewers × 20 posts/s as a p99 of ~0
 layer scans at most once a second and copies only the top-level dict (consumers never mutate
 an event), which brought the same run under 250 ms.
 
-It is also safe across threads and event loops: run executors and the reconciler broadcast
-from their own threads. A message for a channel whose consumer waits on another loop is
-handed to that loop with `call_soon_threadsafe`, so it wakes at once.
+It is also safe across threads and event loops: run executors, the ingest writer and request
+threads broadcast from their own threads with `group_send_threadsafe`, which needs no event
+loop of its own (async_to_sync would start a loop and a thread per call). A message for a
+channel whose consumer waits on a loop is handed to that loop with one `call_soon_threadsafe`
+per loop and send, so it wakes at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ CLEAN_EVERY_SECONDS = 1.0
 
 
 class EmbeddedChannelLayer(InMemoryChannelLayer):
+    # Read by apps.core.realtime: every member of a group is in this process.
+    in_process = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_clean = 0.0
@@ -35,7 +40,7 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         now = time.monotonic()
         if now - self._last_clean >= CLEAN_EVERY_SECONDS:
             self._last_clean = now
-            super()._clean_expired()
+            super()._clean_expired()  # type: ignore[misc]  # private: not in types-channels
             for channel in [c for c in self._loops if c not in self.channels]:
                 self._loops.pop(channel, None)
 
@@ -68,3 +73,28 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         for channel in list(self.groups.get(group, {})):
             with contextlib.suppress(ChannelFull):
                 await self.send(channel, message)  # never suspends: a task each buys nothing
+
+    def has_members(self, group: str) -> bool:
+        return bool(self.groups.get(group))
+
+    def group_send_threadsafe(self, group: str, message: dict[str, Any]) -> None:
+        """group_send from sync code in any thread (one that runs no loop, or the loop's own)."""
+        assert isinstance(message, dict), "Message is not a dict"
+        self.require_valid_group_name(group)
+        expires = time.time() + self.expiry
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[str, tuple[float, dict]]]] = {}
+        for channel in list(self.groups.get(group, {})):
+            item = (expires, dict(message))
+            owner = self._loops.get(channel)
+            if owner is not None and owner.is_running():
+                by_loop.setdefault(owner, []).append((channel, item))
+            else:  # nobody waits on it yet: its consumer finds it when it receives
+                with contextlib.suppress(ChannelFull):
+                    self._put(channel, item)
+        for loop, items in by_loop.items():
+            loop.call_soon_threadsafe(self._put_all, items)
+
+    def _put_all(self, items: list[tuple[str, tuple[float, dict[str, Any]]]]) -> None:
+        for channel, item in items:
+            with contextlib.suppress(ChannelFull):
+                self._put(channel, item)

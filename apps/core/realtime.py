@@ -5,16 +5,21 @@ state has committed, so a client that reacts to it by reading the database sees 
 The event may be given as a builder, so rendering happens after the locks are released.
 The database stays the source of truth: a dropped frame is recovered by the client resuming
 from its last `seq`.
+
+`GroupListener` is the other direction, for code outside consumers that must hear a group
+across processes (an executor in a Celery worker waiting for wake-ups).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -36,19 +41,107 @@ def broadcast_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
     transaction.on_commit(send)
 
 
-def _nobody_in(group: str) -> bool:
-    """True when the layer is in this process and the group has no member; a layer shared
-    with other processes (Redis) cannot tell, so this is False there."""
+# What a layer may offer beyond channels' interface (apps.core.layers.EmbeddedChannelLayer does).
+class _SaysInProcess(Protocol):
+    in_process: bool
+
+
+class _CountsMembers(Protocol):
+    def has_members(self, group: str) -> bool: ...
+
+
+class _SendsFromAnyThread(Protocol):
+    def group_send_threadsafe(self, group: str, message: Event) -> None: ...
+
+
+def _offers(layer: BaseChannelLayer | None, name: str) -> bool:
+    """Whether the layer's class has `name` (looked up on the class: channels_redis's pub/sub
+    layer forwards unknown instance attributes to a per-event-loop layer, which needs a loop)."""
+    return layer is not None and hasattr(type(layer), name)
+
+
+def _says_in_process(layer: BaseChannelLayer | None) -> TypeGuard[_SaysInProcess]:
+    return _offers(layer, "in_process")
+
+
+def _counts_members(layer: BaseChannelLayer | None) -> TypeGuard[_CountsMembers]:
+    return _offers(layer, "has_members")
+
+
+def _sends_from_any_thread(layer: BaseChannelLayer | None) -> TypeGuard[_SendsFromAnyThread]:
+    return _offers(layer, "group_send_threadsafe")
+
+
+def layer_spans_processes() -> bool:
+    """Whether the channel layer reaches other processes (Redis) rather than only this one
+    (the embedded default's layer, which says so with `in_process = True`)."""
     layer = get_channel_layer()
-    return isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group)
+    return layer is not None and not (_says_in_process(layer) and layer.in_process)
+
+
+def _nobody_in(group: str) -> bool:
+    """True when the layer can tell the group has no member here; a layer shared with other
+    processes (Redis) cannot, so this is False there."""
+    layer = get_channel_layer()
+    return _counts_members(layer) and not layer.has_members(group)
 
 
 def broadcast_now(group: str, event: Event) -> None:
+    """Send from sync code, in any thread that runs no event loop."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, event)
+        # The embedded layer takes a send from any thread at once; any other layer is async.
+        if _sends_from_any_thread(layer):
+            layer.group_send_threadsafe(group, event)
+        else:
+            async_to_sync(layer.group_send)(group, event)
     except Exception:
         # A realtime hiccup must never undo or fail a committed write; clients backfill.
         logger.exception("group_send to %s failed", group)
+
+
+class GroupListener:
+    """While started, calls `callback(event)` from a thread of its own for every event sent to
+    `group` through the channel layer (from any process)."""
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, group: str, callback: Callable[[Event], None], *, name: str) -> None:
+        self.group = group
+        self.callback = callback
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> GroupListener:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._listen())
+        except Exception:
+            logger.exception("listener for %s stopped", self.group)
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        # Every concrete layer takes a prefix; channels' base class (and so its stub) does not.
+        channel = await layer.new_channel(prefix="listener.")  # type: ignore[call-arg]
+        await layer.group_add(self.group, channel)
+        try:
+            while not self._stop.is_set():
+                try:
+                    event = await asyncio.wait_for(layer.receive(channel), self.POLL_SECONDS)
+                except TimeoutError:
+                    continue
+                self.callback(event)
+        finally:
+            await layer.group_discard(self.group, channel)

@@ -9,11 +9,11 @@ models, so a rename stays in one place, and run on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
 
@@ -28,8 +28,16 @@ def table(model: type[Model]) -> str:
     return quote(model._meta.db_table)
 
 
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    """The field `name` of the model's own table (a reverse relation has no column there)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column")
+    return field
+
+
 def column(model: type[Model], field: str) -> str:
-    return quote(model._meta.get_field(field).column)
+    return quote(_field(model, field).column)
 
 
 def columns(model: type[Model], fields: Sequence[str]) -> str:
@@ -38,10 +46,10 @@ def columns(model: type[Model], fields: Sequence[str]) -> str:
 
 def value(model: type[Model], field: str, python_value: Any) -> Any:
     """`python_value` as the database takes it for that column (datetimes on SQLite, JSON)."""
-    return model._meta.get_field(field).get_db_prep_save(python_value, connection)
+    return _field(model, field).get_db_prep_save(python_value, connection)
 
 
-def markers(values: Sequence[Any]) -> str:
+def markers(values: Collection[Any]) -> str:
     """`%s, %s, ...`: one bind marker per value, for an IN list or a row (callers pass at
     least one)."""
     return ", ".join(["%s"] * len(values))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
-from django.http.request import is_same_domain, split_domain_port
+from django.contrib.auth.models import AnonymousUser, User
+from django.http.request import split_domain_port
+from django.utils.http import is_same_domain
+
+if TYPE_CHECKING:
+    # types-channels' name for the scope of a websocket connection.
+    from channels.consumer import _ChannelScope as ChannelScope
 
 
 def origin_allowed(origin: str | None) -> bool:
@@ -37,7 +42,7 @@ class OriginCheckMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: ChannelScope, receive: Any, send: Any) -> Any:
         origin = None
         for name, value in scope.get("headers", []):
             if name == b"origin":
@@ -70,6 +75,16 @@ class TokenQueryAuthMiddleware:
         if key:
             scope = dict(scope, user=await _user_for_token(key))
         return await self.app(scope, receive, send)
+
+
+def authenticated_user(scope: ChannelScope) -> User | None:
+    """The signed-in user of a connection that came through `websocket_stack`, or None."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return None
+    # AUTH_USER_MODEL is the default; AuthMiddleware's lazy user passes isinstance too.
+    assert isinstance(user, User)
+    return user
 
 
 def websocket_stack(inner: Any) -> Any:

@@ -8,19 +8,20 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import NotFound
+from apps.core.websocket import authenticated_user
 from apps.runs.events import run_group
-from apps.runs.selectors import run_get_for_user
+from apps.runs.selectors import access_run
 
 
 class RunConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        user = authenticated_user(self.scope)
         await self.accept()
-        if user is None or not user.is_authenticated:
+        if user is None:
             await self.close(code=4401)
             return
         try:
-            run = await database_sync_to_async(run_get_for_user)(
+            _, run = await database_sync_to_async(access_run)(
                 user=user, run_id=int(self.scope["url_route"]["kwargs"]["run_id"])
             )
         except NotFound:
@@ -35,6 +36,3 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def run_changed(self, event: dict[str, Any]) -> None:
         await self.send(event["html"])
-
-    async def run_wake(self, event: dict[str, Any]) -> None:
-        """Meant for the executor holding the run; nothing to show."""

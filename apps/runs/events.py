@@ -1,4 +1,5 @@
-"""Realtime events for runs: the run page listens on `run-<id>`, executors on their wake-ups."""
+"""Realtime events for runs: the run page listens on `run-<id>`; the executor holding a run
+listens for its wake-ups on `run-wake-<id>` (when they cross processes)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def run_changed_event(run: Run) -> dict[str, Any]:
         "run": run_payload(run),
         "html": render_to_string("runs/run_detail.html#run_status", {"run": run, "oob": True}),
     }
+
+
+def run_wake_group(run_id: int) -> str:
+    return f"run-wake-{run_id}"
 
 
 def run_wake_event() -> dict[str, Any]:

@@ -22,14 +22,21 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.agentapi.preamble import instructions_for
-from apps.agentapi.tokens import token_issue
 from apps.agents.services import agent_secret_values
 from apps.core.db import connections_done
-from apps.runs import ingest, services
-from apps.runs.harnesses import get_adapter
-from apps.runs.harnesses.base import Adapter, EventKind, McpServer, NormalizedEvent, StdinMode
+from apps.harnesses import get_adapter
+from apps.harnesses.base import (
+    Adapter,
+    EventKind,
+    InvocationRequest,
+    McpServer,
+    NormalizedEvent,
+    StdinMode,
+)
+from apps.runs import ingest
 from apps.runs.models import Run, RunStatus
+from apps.runs.preamble import instructions_for
+from apps.runs.prompts import prompt_from_deliveries
 from apps.runs.sandboxes import get_sandbox, sandbox_network
 from apps.runs.sandboxes.base import (
     CONTAINER_HOME,
@@ -41,7 +48,17 @@ from apps.runs.sandboxes.base import (
     SandboxProcess,
     SandboxSpec,
 )
+from apps.runs.tokens import token_issue
+from apps.runs.transitions import run_heartbeat, run_transition
 from apps.runs.wakeup import Subscription
+from apps.threads.deliveries import (
+    RunSlot,
+    deliveries_claim,
+    deliveries_give_back,
+    deliveries_release_failed_start,
+    deliveries_take,
+    deliveries_take_prompt,
+)
 from apps.threads.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -67,7 +84,7 @@ def execute_run(run_id: int, *, sandbox: Sandbox | None = None) -> Run | None:
     run = Run.objects.select_related("agent", "thread", "resumes", "team").filter(pk=run_id).first()
     if run is None:
         return None
-    claimed = services.run_transition(
+    claimed = run_transition(
         run=run,
         from_statuses=[RunStatus.QUEUED],
         to=RunStatus.STARTING,
@@ -96,6 +113,21 @@ class RunExecution:
         # stdout lines consumed; persisted with each batch so a takeover replays the rest.
         self.lines_read = run.stdout_lines
         self.last_stored: ingest.Batch | None = None
+        self.slot = RunSlot.of(run)
+
+    @property
+    def live_adapter(self) -> Adapter:
+        """The adapter, once the run has started (or been taken over)."""
+        if self.adapter is None:
+            raise RuntimeError(f"run {self.run.pk} has no adapter yet")
+        return self.adapter
+
+    @property
+    def live_process(self) -> SandboxProcess:
+        """The process, once the run has started (or been taken over)."""
+        if self.process is None:
+            raise RuntimeError(f"run {self.run.pk} has no process yet")
+        return self.process
 
     # -- start ------------------------------------------------------------------------------
 
@@ -105,13 +137,16 @@ class RunExecution:
         except Exception as exc:
             logger.exception("run %s could not start", self.run.pk)
             reason = f"could not start: {exc}"[:1000]
-            services.run_transition(
+            # First: its messages back off before the run's end dispatches the agent again.
+            deliveries_release_failed_start(
+                run_id=self.run.pk, handle=self.agent.handle, reason=str(exc)[:200]
+            )
+            run_transition(
                 run=self.run,
                 from_statuses=[RunStatus.STARTING],
                 to=RunStatus.FAILED,
-                error=services.mask_secrets(reason, self.secrets),
+                error=ingest.mask_secrets(reason, self.secrets),
             )
-            services.deliveries_release_failed_start(run=self.run, reason=str(exc)[:200])
             return
         with Subscription(self.run.pk, self.wake):
             try:
@@ -136,7 +171,7 @@ class RunExecution:
             0.0, started + agent.run_timeout_seconds - time.time()
         )
         self.stdin_open = False  # a taken-over container's stdin is gone: replies wait
-        services.run_ingest(
+        ingest.run_ingest(
             run=run,
             events_batch=[
                 NormalizedEvent(
@@ -173,13 +208,17 @@ class RunExecution:
         }
         workspace, home = agent_dirs(run)
         invocation = self.adapter.build_invocation(
-            prompt=run.prompt,
-            model=agent.model,
-            session_id=(run.resumes.session_id or None) if run.resumes_id else None,
-            instructions=instructions_for(run, via_mcp=agent.harness != "command"),
-            env=env,
-            mcp=McpServer(url=settings.OZWEB_AGENT_API_URL.rstrip("/") + "/mcp/"),
-            home=CONTAINER_HOME if self.sandbox.isolated else str(home),
+            InvocationRequest(
+                prompt=run.prompt,
+                model=agent.model,
+                session_id=(
+                    (resumed.session_id or None) if (resumed := run.resumes) is not None else None
+                ),
+                instructions=instructions_for(run, via_mcp=agent.harness != "command"),
+                env=env,
+                mcp=McpServer(url=settings.OZWEB_AGENT_API_URL.rstrip("/") + "/mcp/"),
+                home=CONTAINER_HOME if self.sandbox.isolated else str(home),
+            )
         )
         spec = SandboxSpec(
             run_id=run.pk,
@@ -201,10 +240,10 @@ class RunExecution:
             pids_limit=settings.OZWEB_SANDBOX_PIDS,
             network=sandbox_network(),
         )
-        services.deliveries_take_prompt(run=run)
+        deliveries_take_prompt(slot=self.slot)
         self.process = self.sandbox.start(spec)
         self.deadline = time.monotonic() + agent.run_timeout_seconds
-        services.run_transition(
+        run_transition(
             run=run,
             from_statuses=[RunStatus.STARTING],
             to=RunStatus.RUNNING,
@@ -223,7 +262,7 @@ class RunExecution:
         # Messages that came after the prompt was written: at once, after it (a harness that
         # takes no input mid-run gets them as its next turn, when this run ends).
         if self.takes_input():
-            self.deliver(services.deliveries_take(run=run))
+            self.deliver(deliveries_take(slot=self.slot))
 
     def ozweb_env(self) -> dict[str, str]:
         run = self.run
@@ -267,8 +306,8 @@ class RunExecution:
             now = time.monotonic()
             if kind == "line":
                 self.lines_read += 1
-                events = self.adapter.parse_line(payload)  # type: ignore[union-attr]
-                for data in self.adapter.take_outgoing():  # type: ignore[union-attr]
+                events = self.live_adapter.parse_line(payload)
+                for data in self.live_adapter.take_outgoing():
                     with contextlib.suppress(OSError):
                         self.process.write(data)
                 self.batch.extend(events)
@@ -297,7 +336,7 @@ class RunExecution:
                 self.check_control()
                 next_poll = now + POLL_SECONDS
             if now >= next_heartbeat:
-                services.run_heartbeat(run=self.run)
+                run_heartbeat(run=self.run)
                 next_heartbeat = now + heartbeat_every
             if now >= self.deadline and not self.timed_out:
                 self.timed_out = True
@@ -307,7 +346,7 @@ class RunExecution:
 
     def read_stdout(self) -> None:
         try:
-            for line in self.process.stdout_lines():  # type: ignore[union-attr]
+            for line in self.live_process.stdout_lines():
                 self.inbox.put(("line", line))
         except Exception as exc:  # the stream broke: the process is gone or unreachable
             self.inbox.put(("line", f"[ozweb] output stream ended: {exc}"))
@@ -336,7 +375,7 @@ class RunExecution:
         self.inbox.put(("wake", list(deliveries)))
 
     def takes_input(self) -> bool:
-        return self.stdin_open and self.adapter.capabilities.mid_run_input  # type: ignore[union-attr]
+        return self.stdin_open and self.live_adapter.capabilities.mid_run_input
 
     def check_control(self) -> None:
         """Obey a stop request; hand over messages that arrived for this run."""
@@ -350,7 +389,7 @@ class RunExecution:
                     self.kill()
                     return
             if self.takes_input():
-                self.deliver(services.deliveries_take(run=self.run))
+                self.deliver(deliveries_take(slot=self.slot))
         finally:
             connections_done()
 
@@ -360,19 +399,17 @@ class RunExecution:
         if not self.takes_input():
             return
         try:
-            self.deliver(services.deliveries_claim(run=self.run, deliveries=deliveries))
+            self.deliver(deliveries_claim(slot=self.slot, deliveries=deliveries))
         finally:
             connections_done()
 
     def deliver(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
-            payload = self.adapter.encode_user_message(  # type: ignore[union-attr]
-                services.prompt_from_deliveries([delivery])
-            )
+            payload = self.live_adapter.encode_user_message(prompt_from_deliveries([delivery]))
             try:
-                self.process.write(payload or b"")  # type: ignore[union-attr]
+                self.live_process.write(payload or b"")
             except OSError as exc:
-                services.deliveries_give_back(
+                deliveries_give_back(
                     deliveries=[delivery], reason=f"the run ended before it could take this ({exc})"
                 )
 
@@ -381,16 +418,14 @@ class RunExecution:
         if not self.stdin_open:
             return
         pending = (
-            services.deliveries_take(run=self.run)
-            if self.adapter.capabilities.mid_run_input  # type: ignore[union-attr]
-            else []
+            deliveries_take(slot=self.slot) if self.live_adapter.capabilities.mid_run_input else []
         )
         if pending:
             self.deliver(pending)
         else:
             self.stdin_open = False
             with contextlib.suppress(OSError):
-                self.process.close_stdin()  # type: ignore[union-attr]
+                self.live_process.close_stdin()
 
     def kill(self) -> None:
         if self.process is not None:
@@ -407,7 +442,7 @@ class RunExecution:
         if process is not None and exit_code is None:
             self.kill()
             exit_code = process.wait(timeout=KILL_WAIT_SECONDS)
-        stderr_tail = services.mask_secrets(process.stderr_tail() if process else "", self.secrets)
+        stderr_tail = ingest.mask_secrets(process.stderr_tail() if process else "", self.secrets)
         if self.adapter is not None:
             self.batch.extend(self.adapter.finish(exit_code, stderr_tail))
         self.flush()
@@ -429,12 +464,12 @@ class RunExecution:
             status = RunStatus.FAILED
             last_line = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
             error = error or self.run.error or last_line or f"exited with code {exit_code}"
-        services.run_transition(
+        run_transition(
             run=self.run,
             from_statuses=[RunStatus.STARTING, RunStatus.RUNNING],
             to=status,
             exit_code=exit_code,
-            error=services.mask_secrets(error, self.secrets)[:2000],
+            error=ingest.mask_secrets(error, self.secrets)[:2000],
             stderr_tail=stderr_tail[-4000:],
         )
 

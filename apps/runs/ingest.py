@@ -1,4 +1,7 @@
-"""Group commit for run output: one writer thread stores every run's pending batches.
+"""Run output: harness events stored in batches, and the writer that groups those batches.
+
+`run_ingest` stores one batch of one run's normalized events (masked) in one transaction, with
+its messages in the feed and one broadcast. The writer thread below groups batches:
 
 Executors hand their batches (≤50 ms of one run's events) to this process's writer. It takes
 everything queued and stores it in one transaction, then takes what arrived meanwhile: when
@@ -16,11 +19,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.core.db import connections_done
-from apps.runs import services
-from apps.runs.harnesses.base import NormalizedEvent
+from apps.harnesses.base import EventKind, NormalizedEvent
+from apps.runs.models import Run, RunEvent
+from apps.threads.models import MessageKind
+from apps.threads.services import NewMessage, messages_append
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ MAX_BATCHES_PER_TRANSACTION = 200
 
 @dataclass
 class Batch:
-    run: Any
+    run: Run
     events: list[NormalizedEvent]
     secrets: list[str]
     stdout_lines: int
@@ -95,12 +101,132 @@ class IngestWriter:
 
 
 def _ingest(batch: Batch) -> None:
-    services.run_ingest(
+    run_ingest(
         run=batch.run,
         events_batch=batch.events,
         secrets=batch.secrets,
         stdout_lines=batch.stdout_lines,
     )
+
+
+_MESSAGE_KINDS = {
+    EventKind.ASSISTANT_TEXT: MessageKind.TEXT,
+    EventKind.TOOL_CALL: MessageKind.TOOL_CALL,
+    EventKind.TOOL_RESULT: MessageKind.TOOL_RESULT,
+    EventKind.ERROR: MessageKind.ERROR,
+}
+
+
+def mask_secrets(value: Any, secrets: list[str]) -> Any:
+    """Make harness output safe to store: every secret value found in `value` (recursively)
+    is masked, and NUL characters (which PostgreSQL text cannot hold) become U+FFFD."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "\ufffd")
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "••••••")
+        return value
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, secrets) for v in value]
+    return value
+
+
+def _message_for(event: NormalizedEvent, run: Run) -> NewMessage | None:
+    kind = _MESSAGE_KINDS.get(event.kind)
+    if kind is None:
+        return None
+    data = event.data
+    if event.kind == EventKind.ASSISTANT_TEXT:
+        body, extra = data.get("text", ""), {}
+        if not body.strip():
+            return None
+    elif event.kind == EventKind.TOOL_CALL:
+        body = data.get("command") or data.get("name", "tool")
+        extra = {k: data.get(k) for k in ("call_id", "name", "kind", "input", "command")}
+    elif event.kind == EventKind.TOOL_RESULT:
+        body = str(data.get("output", ""))
+        extra = {k: data.get(k) for k in ("call_id", "status", "exit_code")}
+    else:
+        body = data.get("message", "error")
+        extra = {k: data.get(k) for k in ("http_status", "fatal")}
+    limit = settings.OZWEB_MAX_MESSAGE_BYTES
+    if len(body.encode()) > limit:
+        body = body.encode()[: limit - 64].decode(errors="ignore") + "\n… [truncated]"
+    return NewMessage(body=body, kind=kind, author_agent=run.agent, data=extra, run_id=run.pk)
+
+
+def _merge_usage(total: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(total)
+    cumulative = bool(data.get("cumulative"))
+    for key in ("input_tokens", "output_tokens", "cached_input_tokens"):
+        value = data.get(key)
+        if isinstance(value, int | float):
+            merged[key] = int(value) if cumulative else int(merged.get(key, 0)) + int(value)
+    cost = data.get("cost_usd")
+    if isinstance(cost, int | float):
+        merged["cost_usd"] = (
+            float(cost) if cumulative else float(merged.get("cost_usd") or 0) + cost
+        )
+    return merged
+
+
+def run_ingest(
+    *,
+    run: Run,
+    events_batch: list[NormalizedEvent],
+    secrets: list[str],
+    stdout_lines: int | None = None,
+) -> None:
+    """Persist a batch of harness events in one transaction; the feed gets one broadcast."""
+    if not events_batch:
+        return
+    with transaction.atomic():
+        _store(run=run, events_batch=events_batch, secrets=secrets, stdout_lines=stdout_lines)
+
+
+def _store(
+    *,
+    run: Run,
+    events_batch: list[NormalizedEvent],
+    secrets: list[str],
+    stdout_lines: int | None,
+) -> None:
+    first_seq = run.last_event_seq + 1
+    masked = [
+        NormalizedEvent(
+            kind=e.kind,
+            data=mask_secrets(e.data, secrets),
+            raw=None,
+            session_id=e.session_id,
+        )
+        for e in events_batch
+    ]
+    RunEvent.objects.bulk_create(
+        [
+            RunEvent(run=run, seq=first_seq + i, kind=str(e.kind), data=e.data)
+            for i, e in enumerate(masked)
+        ]
+    )
+    # One executor holds a run, so it alone appends its events.
+    run.last_event_seq = first_seq + len(masked) - 1
+    updates: dict[str, Any] = {"last_event_seq": run.last_event_seq}
+    if stdout_lines is not None:
+        run.stdout_lines = updates["stdout_lines"] = stdout_lines
+    for event in masked:
+        if event.session_id and not run.session_id:
+            run.session_id = updates["session_id"] = event.session_id[:200]
+        if event.kind == EventKind.USAGE:
+            run.usage = updates["usage"] = _merge_usage(run.usage or {}, event.data)
+        elif event.kind == EventKind.TURN_FINISHED and event.data.get("result_text"):
+            run.result_text = updates["result_text"] = event.data["result_text"]
+        elif event.kind == EventKind.ERROR and event.data.get("fatal"):
+            run.error = updates["error"] = str(event.data.get("message", ""))[:2000]
+    Run.objects.filter(pk=run.pk).update(**updates)
+    items = [m for m in (_message_for(e, run) for e in masked) if m is not None]
+    if items and (thread := run.thread) is not None:
+        messages_append(thread=thread, items=items)
 
 
 writer = IngestWriter()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -33,6 +35,17 @@ class RunQuerySet(models.QuerySet["Run"]):
 
     def finished(self) -> RunQuerySet:
         return self.filter(status__in=FINISHED_STATUSES)
+
+    def orphaned(self, *, stale: datetime) -> RunQuerySet:
+        """Started runs whose worker has sent no heartbeat since `stale`."""
+        return self.filter(status__in=[RunStatus.STARTING, RunStatus.RUNNING]).filter(
+            models.Q(heartbeat_at__lt=stale)
+            | models.Q(heartbeat_at__isnull=True, updated_at__lt=stale)
+        )
+
+    def unclaimed(self, *, stale: datetime) -> RunQuerySet:
+        """Queued since before `stale` and picked up by no worker (its dispatch was lost)."""
+        return self.filter(status=RunStatus.QUEUED, created_at__lt=stale)
 
 
 class Run(TimeStampedModel):
@@ -116,3 +129,22 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} event {self.seq} {self.kind}"
+
+
+class RunToken(models.Model):
+    """The credential a run's sandbox uses to call ozweb as its agent, in its team.
+
+    Only a hash is stored. The token works while its run is active: it stops working the
+    moment the run ends, however it ends.
+    """
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="token")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table it had when it lived in apps.agentapi (the move changed no data).
+        db_table = "agentapi_runtoken"
+
+    def __str__(self) -> str:
+        return f"token of {self.run}"

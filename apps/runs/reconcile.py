@@ -4,6 +4,9 @@
   still-running container (found by its labels), or failed with the reason.
 - A queued run nobody picked up (its dispatch was lost) is dispatched again.
 - Pending deliveries whose retry time has come are dispatched again.
+
+Celery beat runs it in scaled mode (`runs.reconcile`); the embedded mode runs a
+`ReconcilerThread`, started by the server's runtime (ozweb/runtime.py).
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.db.models import Q
 from django.utils import timezone
 
-from apps.runs import services
 from apps.runs.dispatch import dispatch
+from apps.runs.executor import RunExecution, worker_name
 from apps.runs.models import Run, RunStatus
-from apps.threads.models import Delivery, DeliveryState
+from apps.runs.routing import deliveries_dispatch
+from apps.runs.sandboxes import get_sandbox
+from apps.runs.sandboxes.base import SandboxProcess
+from apps.runs.transitions import run_set_worker, run_take_over, run_transition
+from apps.threads.models import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +36,14 @@ def reconcile() -> dict[str, int]:
     stale = now - timedelta(seconds=settings.OZWEB_RUN_STALE_SECONDS)
     counts = {"reattached": 0, "failed": 0, "redispatched": 0, "deliveries": 0}
 
-    orphans = Run.objects.filter(status__in=[RunStatus.STARTING, RunStatus.RUNNING]).filter(
-        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, updated_at__lt=stale)
-    )
-    for run in orphans.select_related("agent", "thread", "team"):
+    for run in Run.objects.orphaned(stale=stale).select_related("agent", "thread", "team"):
         # Take it over with a guarded update, so two reconcilers never both do.
-        if not Run.objects.filter(
-            pk=run.pk, heartbeat_at=run.heartbeat_at, status=run.status
-        ).update(heartbeat_at=now):
+        if not run_take_over(run=run, seen_heartbeat=run.heartbeat_at):
             continue
         if _reattach(run):
             counts["reattached"] += 1
         else:
-            services.run_transition(
+            run_transition(
                 run=run,
                 from_statuses=[RunStatus.STARTING, RunStatus.RUNNING],
                 to=RunStatus.FAILED,
@@ -50,21 +51,13 @@ def reconcile() -> dict[str, int]:
             )
             counts["failed"] += 1
 
-    for run_id in Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=stale).values_list(
-        "pk", flat=True
-    ):
+    for run_id in Run.objects.unclaimed(stale=stale).values_list("pk", flat=True):
         dispatch(run_id)
         counts["redispatched"] += 1
 
-    due = (
-        Delivery.objects.filter(state=DeliveryState.PENDING)
-        .filter(Q(run__isnull=True) | Q(run__status=RunStatus.FAILED))
-        .filter(Q(retry_at__isnull=True, created_at__lt=stale) | Q(retry_at__lte=now))
-        .values_list("agent_id", flat=True)
-        .distinct()
-    )
-    for agent_id in list(due):
-        services.deliveries_dispatch(agent_id=agent_id)
+    overdue = Delivery.objects.overdue(now=now, stale=stale)
+    for agent_id in list(overdue.values_list("agent_id", flat=True).distinct()):
+        deliveries_dispatch(agent_id=agent_id)
         counts["deliveries"] += 1
     if any(counts.values()):
         logger.info("reconciled: %s", counts)
@@ -74,9 +67,6 @@ def reconcile() -> dict[str, int]:
 def _reattach(run: Run) -> bool:
     if run.sandbox != "docker":
         return False  # a local process dies with its worker
-    from apps.runs.executor import RunExecution
-    from apps.runs.sandboxes import get_sandbox
-
     try:
         sandbox = get_sandbox()
         process = (
@@ -89,25 +79,19 @@ def _reattach(run: Run) -> bool:
         return False
     if process is None:
         return False
-    Run.objects.filter(pk=run.pk).update(worker=_worker())
+    run_set_worker(run=run, worker=worker_name())
     threading.Thread(
         target=_hold, args=(RunExecution(run, sandbox), process), daemon=True, name=f"run-{run.pk}"
     ).start()
     return True
 
 
-def _hold(execution: object, process: object) -> None:
+def _hold(execution: RunExecution, process: SandboxProcess) -> None:
     close_old_connections()
     try:
-        execution.attach(process)  # type: ignore[attr-defined]
+        execution.attach(process)
     finally:
         close_old_connections()
-
-
-def _worker() -> str:
-    from apps.runs.executor import worker_name
-
-    return worker_name()
 
 
 class ReconcilerThread(threading.Thread):
@@ -127,3 +111,8 @@ class ReconcilerThread(threading.Thread):
             finally:
                 # Hold no connection between rounds (it would pin the database open).
                 connections.close_all()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopped.set()
+        if self.is_alive():
+            self.join(timeout)

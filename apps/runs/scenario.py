@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.agents.models import Agent, Harness
 from apps.agents.services import agent_create
 from apps.teams.models import Membership, Role
+from apps.teams.selectors import require_role
 from apps.threads.models import Message
 from apps.threads.services import message_post, thread_create_channel
 
@@ -76,10 +77,9 @@ def scenario_start(
     *, actor: Membership, harness: str = "offline", secrets: dict | None = None
 ) -> Message:
     """Create the agents and a fresh thread, and hand the lead its goal."""
-    if not actor.has_role(Role.ADMIN):
-        from apps.core.errors import PermissionDenied
-
-        raise PermissionDenied("Only owners and admins can start the demo (it creates agents).")
+    require_role(
+        actor, Role.ADMIN, "Only owners and admins can start the demo (it creates agents)."
+    )
     scenario_agents(actor=actor, harness=harness, secrets=secrets)
     thread = thread_create_channel(
         team=actor.team,

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 from apps.runs.models import Run, RunEvent
+from apps.teams.models import Membership, Role
+from apps.teams.selectors import access_team
 
 
 def run_list_for_user(
     *,
-    user: AbstractBaseUser,
+    user: User,
     thread: int | None = None,
     agent: int | None = None,
     status: str | None = None,
@@ -24,18 +26,22 @@ def run_list_for_user(
     return runs.prefetch_related("children").order_by("-id")
 
 
-def run_get_for_user(*, user: AbstractBaseUser, run_id: int) -> Run:
-    if not user.is_authenticated:
-        raise NotFound()
+def access_run(
+    *, user: User | AnonymousUser, run_id: int, role: Role = Role.VIEWER
+) -> tuple[Membership, Run]:
+    """The run and the user's membership of its team, checked for `role`; another team's run
+    is NotFound, like a missing one (see access_team)."""
     run = (
-        Run.objects.select_related("agent", "thread", "team", "parent")
+        Run.objects.select_related("agent", "thread", "parent")
         .prefetch_related("children")
-        .filter(pk=run_id, team__memberships__user=user)
+        .filter(pk=run_id)
         .first()
     )
     if run is None:
         raise NotFound()
-    return run
+    membership = access_team(user=user, team_id=run.team_id, role=role)
+    run.team = membership.team
+    return membership, run
 
 
 def run_events(*, run: Run, since: int = 0, limit: int = 500) -> list[RunEvent]:

@@ -8,5 +8,4 @@ urlpatterns = [
     path("runs/<int:run_id>/reply/", views.run_reply, name="run-reply"),
     path("agents/<int:agent_id>/run/", views.agent_run, name="agent-run"),
     path("teams/<int:team_id>/demo/", views.scenario, name="scenario"),
-    path("api/v1/teams/<int:team_id>/demo/", views.ScenarioApi.as_view(), name="api-scenario"),
 ]

@@ -1,24 +1,26 @@
+"""Run pages, and starting a run or the demo from the agent and dashboard pages. The
+access_<entity> selectors' NotFound and PermissionDenied are the 404 and 403 pages."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from apps.agents.models import Agent
-from apps.core.errors import NotFound, ServiceError
-from apps.runs import selectors, services
-from apps.runs.harnesses import capabilities_of
-from apps.runs.models import Run
-from apps.teams.models import Membership, Role
-from apps.teams.views import membership_or_404
+from apps.agents.selectors import access_agent
+from apps.core.errors import ServiceError
+from apps.core.http import AuthenticatedHttpRequest
+from apps.harnesses import capabilities_of
+from apps.runs import selectors
+from apps.runs.creation import run_start
+from apps.runs.routing import run_send_message
+from apps.runs.scenario import scenario_start
+from apps.runs.transitions import run_request_cancel
+from apps.teams.models import Role
+from apps.teams.selectors import access_team
 
 
 class RunForm(forms.Form):
@@ -29,17 +31,9 @@ class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), strip=False)
 
 
-def _run_or_404(request: HttpRequest, run_id: int) -> tuple[Membership, Run]:
-    try:
-        run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    except NotFound:
-        raise Http404 from None
-    return membership_or_404(request, run.team_id), run
-
-
 @login_required
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    membership, run = _run_or_404(request, run_id)
+def run_detail(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    membership, run = selectors.access_run(user=request.user, run_id=run_id)
     root, tree = selectors.run_tree(run=run)
     return render(
         request,
@@ -59,10 +53,10 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    membership, run = _run_or_404(request, run_id)
+def run_cancel(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    membership, run = selectors.access_run(user=request.user, run_id=run_id)
     try:
-        services.run_request_cancel(actor=membership, run=run)
+        run_request_cancel(actor=membership, run=run)
     except ServiceError as exc:
         messages.error(request, exc.message)
     return redirect("run-detail", run_id=run.pk)
@@ -70,12 +64,12 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def run_reply(request: HttpRequest, run_id: int) -> HttpResponse:
-    membership, run = _run_or_404(request, run_id)
+def run_reply(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    membership, run = selectors.access_run(user=request.user, run_id=run_id)
     form = ReplyForm(request.POST)
     if form.is_valid():
         try:
-            services.run_send_message(actor=membership, run=run, body=form.cleaned_data["body"])
+            run_send_message(actor=membership, run=run, body=form.cleaned_data["body"])
             messages.success(request, "Sent. It reaches the agent as soon as its harness allows.")
         except ServiceError as exc:
             messages.error(request, exc.message)
@@ -84,17 +78,14 @@ def run_reply(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def agent_run(request: HttpRequest, agent_id: int) -> HttpResponse:
-    agent = Agent.objects.filter(pk=agent_id, team__memberships__user=request.user).first()
-    if agent is None:
-        raise Http404
-    membership = membership_or_404(request, agent.team_id)
+def agent_run(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    membership, agent = access_agent(user=request.user, agent_id=agent_id)
     form = RunForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the agent something to do.")
         return redirect("agent-detail", agent_id=agent.pk)
     try:
-        run = services.run_start(
+        run = run_start(
             actor=membership, agent=agent, prompt=form.cleaned_data["prompt"], thread=None
         )
     except ServiceError as exc:
@@ -105,49 +96,12 @@ def agent_run(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def scenario(request: HttpRequest, team_id: int) -> HttpResponse:
+def scenario(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     """Start the collaboration demo (offline agents) and open its thread."""
-    from apps.runs.scenario import scenario_start
-
-    membership = membership_or_404(request, team_id, Role.ADMIN)
+    membership = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     try:
         message = scenario_start(actor=membership)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard-team", team_id=team_id)
     return redirect("thread", thread_id=message.thread_id)
-
-
-class ScenarioApi(APIView):
-    """`POST /api/v1/teams/{id}/demo/`: start the collaboration demo (admins)."""
-
-    class Input(serializers.Serializer):
-        class Meta:
-            ref_name = "ScenarioInput"
-
-        harness = serializers.ChoiceField(choices=["offline", "models"], default="offline")
-        secrets = serializers.DictField(
-            child=serializers.CharField(), required=False, write_only=True
-        )
-
-    @extend_schema(
-        request=Input,
-        responses={
-            201: inline_serializer(
-                "ScenarioStarted",
-                {"thread": serializers.IntegerField(), "message": serializers.IntegerField()},
-            )
-        },
-    )
-    def post(self, request: Request, team_id: int) -> Response:
-        from apps.runs.scenario import scenario_start
-        from apps.teams.selectors import membership_get
-
-        actor = membership_get(user=request.user, team_id=team_id)
-        serializer = self.Input(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        message = scenario_start(
-            actor=actor, harness=data["harness"], secrets=data.get("secrets") or None
-        )
-        return Response({"thread": message.thread_id, "message": message.pk}, status=201)

@@ -12,15 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 
 from apps.core.errors import NotFound
+from apps.core.websocket import authenticated_user
+from apps.teams.models import Membership
+from apps.teams.selectors import access_team
 from apps.threads import events, selectors, services
 from apps.threads.models import Message, Thread
 
@@ -42,19 +47,23 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
     (JSON frames or HTML fragments) and `feed_delivery` (a delivery changed state).
     """
 
+    group_for: Callable[[int], str]
+    item_for: Callable[[Message], dict[str, Any]]
+    user: User
     thread: Thread
     last_sent: int
     streaming: bool
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        user = authenticated_user(self.scope)
         await self.accept()
-        if user is None or not user.is_authenticated:
+        if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.user = user
         thread_id = int(self.scope["url_route"]["kwargs"]["thread_id"])
         try:
-            self.thread = await database_sync_to_async(selectors.thread_get_for_user)(
+            _, self.thread = await database_sync_to_async(selectors.access_thread)(
                 user=user, thread_id=thread_id
             )
         except NotFound:
@@ -69,9 +78,15 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.stream_opened()
 
+    async def stream_opened(self) -> None:
+        raise NotImplementedError
+
+    async def send_messages(self, items: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "gap_task", None) is not None:
-            self.gap_task.cancel()
+        if (gap_task := getattr(self, "gap_task", None)) is not None:
+            gap_task.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -205,7 +220,6 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
     item_for = staticmethod(events.html_item)
 
     async def stream_opened(self) -> None:
-        self.user = self.scope["user"]
         self.last_marked = 0.0
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -234,10 +248,9 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
             await self.send(html)
 
     def render_deliveries(self, message_id: int) -> str:
-        message = (
-            Message.objects.filter(pk=message_id).prefetch_related("deliveries__agent").first()
-        )
-        if message is None:
+        try:
+            message = selectors.message_get(thread=self.thread, message_id=message_id)
+        except NotFound:
             return ""
         return render_to_string(
             "threads/thread.html#deliveries",
@@ -257,3 +270,55 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         if getattr(self, "streaming", False):
             await self.mark_read(force=True)
         await super().disconnect(code)
+
+
+class TeamConsumer(AsyncWebsocketConsumer):
+    """`/ws/teams/{id}/`: the live dashboard (threads with unread counts, agents, activity)."""
+
+    membership: Membership
+    user: User
+
+    async def connect(self) -> None:
+        user = authenticated_user(self.scope)
+        if user is None:
+            await self.accept()  # accepted first, so the client sees why it is closed
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        try:
+            self.membership = await database_sync_to_async(access_team)(
+                user=user, team_id=int(self.scope["url_route"]["kwargs"]["team_id"])
+            )
+        except NotFound:
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        # In the group before the client hears it is connected: it misses no update after.
+        self.group = events.team_group(self.membership.team_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def team_agent(self, event: dict[str, Any]) -> None:
+        await self.send(event["html"])
+
+    async def team_agent_removed(self, event: dict[str, Any]) -> None:
+        await self.send(f'<div id="agent-{int(event["agent_id"])}" hx-swap-oob="delete"></div>')
+
+    async def team_activity(self, event: dict[str, Any]) -> None:
+        await self.send(event["html"] + await self.render_threads())
+
+    async def team_thread(self, event: dict[str, Any]) -> None:
+        await self.send(await self.render_threads())
+
+    @database_sync_to_async
+    def render_threads(self) -> str:
+        """The thread list with this viewer's unread counts (one query)."""
+        threads = list(selectors.thread_list(team=self.membership.team, user=self.user))
+        return render_to_string(
+            "teams/dashboard.html#thread_list",
+            {"threads": threads, "team": self.membership.team, "oob": True},
+        )

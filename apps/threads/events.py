@@ -36,23 +36,23 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
         "state": delivery.state,
         "reason": delivery.reason,
         "run": delivery.run_id,
-        "updated_at": delivery.updated_at.isoformat() if delivery.updated_at else None,
+        "updated_at": delivery.updated_at.isoformat(),  # saved rows only: auto_now sets it
     }
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    if message.author_agent_id:
+    if (agent := message.author_agent) is not None:
         author = {
             "type": "agent",
             "id": message.author_agent_id,
-            "handle": message.author_agent.handle,
-            "name": message.author_agent.display_name,
+            "handle": agent.handle,
+            "name": agent.display_name,
         }
-    elif message.author_user_id:
+    elif (user := message.author_user) is not None:
         author = {
             "type": "user",
             "id": message.author_user_id,
-            "handle": message.author_user.get_username(),
+            "handle": user.get_username(),
             "name": message.author_name,
         }
     else:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -104,10 +106,11 @@ class Message(models.Model):
 
     @property
     def author_name(self) -> str:
-        if self.author_agent_id:
-            return self.author_agent.display_name
-        if self.author_user_id:
-            return self.author_user.get_full_name() or self.author_user.get_username()
+        # No query for an empty foreign key: the descriptor returns None for a null id.
+        if (agent := self.author_agent) is not None:
+            return agent.display_name
+        if (user := self.author_user) is not None:
+            return user.get_full_name() or user.get_username()
         return "ozweb"
 
 
@@ -117,6 +120,44 @@ class DeliveryState(models.TextChoices):
     READ = "read", "Read"
     ACKED = "acked", "Acknowledged"
     FAILED = "failed", "Failed"
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    """Named filters for the delivery state machine (apps/threads/deliveries.py owns it)."""
+
+    def waiting(self) -> DeliveryQuerySet:
+        """Pending and not held: the agent should get these."""
+        return self.filter(state=DeliveryState.PENDING, held=False)
+
+    def dispatchable(self, *, now: datetime) -> DeliveryQuerySet:
+        """Waiting, owned by no run, and not backing off after a failed start: a dispatch
+        hands these to a live run or starts one."""
+        return (
+            self.waiting()
+            .filter(run__isnull=True)
+            .filter(models.Q(retry_at__isnull=True) | models.Q(retry_at__lte=now))
+        )
+
+    def overdue(self, *, now: datetime, stale: datetime) -> DeliveryQuerySet:
+        """Dispatchable ones whose dispatch should have happened by now (it was lost, or its
+        retry time has come): the reconciler dispatches them again."""
+        return self.dispatchable(now=now).filter(
+            models.Q(retry_at__isnull=True, created_at__lt=stale) | models.Q(retry_at__lte=now)
+        )
+
+    def for_run_of(self, *, agent_id: int, thread_id: int, run_id: int) -> DeliveryQuerySet:
+        """Waiting messages a run of `agent_id` in `thread_id` may take: not delegations (they
+        get runs of their own) unless they are this run's, and not owned by another run."""
+        return (
+            self.waiting()
+            .filter(agent_id=agent_id, message__thread_id=thread_id)
+            .filter(models.Q(parent_run__isnull=True) | models.Q(run_id=run_id))
+            .filter(models.Q(run__isnull=True) | models.Q(run_id=run_id))
+        )
+
+    def unfinished(self) -> DeliveryQuerySet:
+        """Not yet acknowledged nor failed."""
+        return self.exclude(state__in=[DeliveryState.ACKED, DeliveryState.FAILED])
 
 
 class Delivery(TimeStampedModel):
@@ -141,6 +182,8 @@ class Delivery(TimeStampedModel):
     # Failed attempts to start a run for it; retried with backoff until the limit.
     attempts = models.PositiveSmallIntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

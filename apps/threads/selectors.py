@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.core.errors import NotFound
-from apps.teams.models import Team
+from apps.teams.models import Membership, Role, Team
+from apps.teams.selectors import access_team
 from apps.threads.models import Delivery, Message, Thread, ThreadReadState
 
 
@@ -15,7 +16,7 @@ def _with_authors(queryset: QuerySet[Message]) -> QuerySet[Message]:
     )
 
 
-def thread_list(*, team: Team, user: AbstractBaseUser) -> QuerySet[Thread]:
+def thread_list(*, team: Team, user: User) -> QuerySet[Thread]:
     """The team's threads, each annotated with `unread` for this user."""
     read = ThreadReadState.objects.filter(thread=OuterRef("pk"), user=user).values("last_read_seq")[
         :1
@@ -38,18 +39,38 @@ def thread_get(*, team: Team, thread_id: int) -> Thread:
     return thread
 
 
-def thread_get_for_user(*, user: AbstractBaseUser, thread_id: int) -> Thread:
-    """A thread in one of the user's teams (404 otherwise)."""
-    if not user.is_authenticated:
-        raise NotFound()
-    thread = (
-        Thread.objects.select_related("agent", "team")
-        .filter(pk=thread_id, team__memberships__user=user)
-        .first()
-    )
+def access_thread(
+    *, user: User | AnonymousUser, thread_id: int, role: Role = Role.VIEWER
+) -> tuple[Membership, Thread]:
+    """The thread and the user's membership of its team, checked for `role`; another team's
+    thread is NotFound, like a missing one (see access_team)."""
+    thread = Thread.objects.select_related("agent").filter(pk=thread_id).first()
     if thread is None:
         raise NotFound()
-    return thread
+    membership = access_team(user=user, team_id=thread.team_id, role=role)
+    thread.team = membership.team
+    return membership, thread
+
+
+def access_delivery(
+    *,
+    user: User | AnonymousUser,
+    delivery_id: int,
+    role: Role = Role.VIEWER,
+    thread_id: int | None = None,
+) -> tuple[Membership, Delivery]:
+    """The delivery (with its agent, message and thread) and the user's membership of its
+    team, checked for `role`; NotFound for another team's, or when `thread_id` is given and
+    the delivery is of a message in another thread."""
+    delivery = (
+        Delivery.objects.select_related("agent", "message__thread").filter(pk=delivery_id).first()
+    )
+    if delivery is None or (thread_id is not None and delivery.message.thread_id != thread_id):
+        raise NotFound()
+    thread = delivery.message.thread
+    membership = access_team(user=user, team_id=thread.team_id, role=role)
+    thread.team = membership.team
+    return membership, delivery
 
 
 def messages_after(*, thread: Thread, since: int, limit: int) -> list[Message]:

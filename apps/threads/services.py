@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest, Lower
@@ -13,14 +14,16 @@ from django.utils import timezone
 
 from apps.agents.models import Agent
 from apps.core import sql
-from apps.core.errors import PermissionDenied, ServiceError
+from apps.core.errors import ServiceError
 from apps.core.realtime import broadcast_on_commit
+from apps.core.registry import dispatcher
 from apps.teams.models import Membership, Role, Team
+from apps.teams.selectors import require_role
 from apps.threads import events
+from apps.threads.deliveries import Addressed, deliveries_create
 from apps.threads.mentions import extract_mentions
 from apps.threads.models import (
     Delivery,
-    DeliveryState,
     Message,
     MessageKind,
     Thread,
@@ -39,7 +42,7 @@ def _max_body_bytes() -> int:
 
 @transaction.atomic
 def thread_create_channel(
-    *, team: Team, name: str, created_by: AbstractBaseUser | None, topic: str = ""
+    *, team: Team, name: str, created_by: User | None, topic: str = ""
 ) -> Thread:
     name = name.strip().lstrip("#").lower().replace(" ", "-")
     if not CHANNEL_NAME_RE.match(name):
@@ -61,28 +64,37 @@ def thread_create_channel(
 
 
 def thread_create(*, actor: Membership, name: str, topic: str = "") -> Thread:
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot create threads.")
+    require_role(actor, Role.MEMBER, "Viewers cannot create threads.")
     return thread_create_channel(team=actor.team, name=name, topic=topic, created_by=actor.user)
 
 
-@transaction.atomic
 def thread_direct_get_or_create(*, actor: Membership, agent: Agent) -> Thread:
-    if agent.team_id != actor.team_id:
-        raise PermissionDenied()
+    """A human opens the direct thread with one of the team's agents."""
+    require_role(actor, Role.VIEWER, team_id=agent.team_id)
     existing = Thread.objects.filter(team=actor.team, kind=ThreadKind.DIRECT, agent=agent).first()
     if existing:
         return existing
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot start threads.")
+    require_role(actor, Role.MEMBER, "Viewers cannot start threads.")
+    return thread_direct_for_agent(agent=agent, created_by=actor.user)
+
+
+@transaction.atomic
+def thread_direct_for_agent(*, agent: Agent, created_by: User | None = None) -> Thread:
+    """The agent's direct thread, opened if it has none (a run started without a thread goes
+    there). The caller has checked that the actor may."""
+    existing = Thread.objects.filter(
+        team_id=agent.team_id, kind=ThreadKind.DIRECT, agent=agent
+    ).first()
+    if existing:
+        return existing
     try:
         with transaction.atomic():
             thread = Thread.objects.create(
-                team=actor.team, kind=ThreadKind.DIRECT, agent=agent, name=f"dm-{agent.handle}",
-                created_by=actor.user,
+                team_id=agent.team_id, kind=ThreadKind.DIRECT, agent=agent,
+                name=f"dm-{agent.handle}", created_by=created_by,
             )  # fmt: skip
     except IntegrityError:  # opened at the same moment by someone else
-        return Thread.objects.get(team=actor.team, kind=ThreadKind.DIRECT, agent=agent)
+        return Thread.objects.get(team_id=agent.team_id, kind=ThreadKind.DIRECT, agent=agent)
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_changed_event(thread)
     )
@@ -95,13 +107,13 @@ class NewMessage:
 
     body: str
     kind: str = MessageKind.TEXT
-    author_user: AbstractBaseUser | None = None
+    author_user: User | None = None
     author_agent: Agent | None = None
     data: dict[str, Any] = field(default_factory=dict)
     recipients: list[Agent] = field(default_factory=list)
-    run: Any = None  # the runs.Run that produced it
+    run_id: int | None = None  # the run that produced it
     hop: int = 0  # agent-to-agent steps that led to it
-    parent_run: Any = None  # set on a delegation: the runs.Run its child reports back to
+    parent_run_id: int | None = None  # a delegation: the run its child reports back to
     # Deliveries that need no dispatch (e.g. a result handed straight to a waiting caller).
     delivered: bool = False
 
@@ -153,23 +165,20 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     recipients = [agents[h] for h in handles if h in agents]
     if thread.kind == ThreadKind.DIRECT and thread.agent and thread.agent not in recipients:
         recipients.append(thread.agent)
-    from apps.runs.models import Run
-
-    running = Agent.objects.filter(
-        pk__in=Run.objects.filter(thread=thread).active().values("agent_id")
-    ).exclude(pk__in=[a.pk for a in recipients])
-    recipients.extend(running)
+    running = dispatcher().agents_running_in(thread_id=thread.pk)
+    known = {a.pk for a in recipients}
+    if any(pk not in known for pk in running):
+        recipients.extend(Agent.objects.filter(pk__in=running).exclude(pk__in=known))
     return recipients
 
 
 def message_post(
-    *, actor: Membership, thread: Thread, body: str, extra_recipients: list[Agent] = ()
+    *, actor: Membership, thread: Thread, body: str, extra_recipients: Sequence[Agent] = ()
 ) -> Message:
     """A human posts to a thread."""
-    if thread.team_id != actor.team_id:
-        raise PermissionDenied()
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers can read threads but not post.")
+    require_role(
+        actor, Role.MEMBER, "Viewers can read threads but not post.", team_id=thread.team_id
+    )
     body = check_body(body)
     if not body.strip():
         raise ServiceError("Write something first.", field="body")
@@ -216,7 +225,7 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
                 author_user=item.author_user,
                 author_agent=item.author_agent,
                 created_at=now,
-                run=item.run,
+                run_id=item.run_id,
                 hop=item.hop,
             )
             for i, item in enumerate(items)
@@ -225,22 +234,28 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     (hop_limit,) = sql.row(
         "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
     )
-    deliveries = sql.insert(
-        [
-            _delivery_for(message, item, agent, hop_limit)
+    for message in messages:
+        message.thread = thread
+    # Before the broadcasts: on commit, a running recipient is handed its message first.
+    deliveries = deliveries_create(
+        addressed=[
+            Addressed(
+                message=message,
+                agent_id=agent.pk,
+                hop=item.hop,
+                parent_run_id=item.parent_run_id,
+                delivered=item.delivered,
+            )
             for message, item in zip(messages, items, strict=True)
             for agent in dict.fromkeys(item.recipients)
-        ]
+        ],
+        hop_limit=hop_limit,
     )
     by_message: dict[int, list[Delivery]] = {}
     for delivery in deliveries:
         by_message.setdefault(delivery.message_id, []).append(delivery)
     for message in messages:
-        message.thread = thread
         message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
-    waiting = [d for d in deliveries if d.state == DeliveryState.PENDING and not d.held]
-    if waiting:
-        _hand_over_on_commit(thread, waiting)
     broadcast_on_commit(
         events.thread_group(thread.pk), lambda: events.messages_event(messages, events.json_item)
     )
@@ -254,84 +269,7 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     return messages
 
 
-def _hand_over_on_commit(thread: Thread, deliveries: list[Delivery]) -> None:
-    """After commit, get each message to its agent: a recipient with a live run in this thread
-    is woken and handed its deliveries (one indexed query here, no lookup by the executor);
-    any other is dispatched, which may start a run."""
-    from apps.runs import wakeup
-    from apps.runs.models import ACTIVE_STATUSES, Run
-    from apps.runs.services import deliveries_dispatch_on_commit
-
-    plain = {d.agent_id for d in deliveries if d.parent_run_id is None}
-    live = dict(
-        sql.rows(
-            "SELECT {Run.agent}, {Run.id} FROM {Run} WHERE {Run.thread} = %s "
-            "AND {Run.agent} IN ({agents}) AND {Run.status} IN ({active}) ORDER BY {Run.id}",
-            [thread.pk, *plain, *ACTIVE_STATUSES],
-            Run=Run,
-            agents=sql.markers(plain),
-            active=sql.markers(ACTIVE_STATUSES),
-        )
-        if plain
-        else []
-    )
-    for agent_id, run_id in live.items():
-        handed = [d for d in deliveries if d.agent_id == agent_id and d.parent_run_id is None]
-        transaction.on_commit(lambda run_id=run_id, handed=handed: wakeup.wake_run(run_id, handed))
-    deliveries_dispatch_on_commit(
-        d.agent_id for d in deliveries if d.parent_run_id is not None or d.agent_id not in live
-    )
-
-
-def _delivery_for(message: Message, item: NewMessage, agent: Agent, hop_limit: int) -> Delivery:
-    if item.delivered:
-        return Delivery(
-            message=message, agent=agent, state=DeliveryState.DELIVERED, parent_run=item.parent_run
-        )
-    held = item.hop > hop_limit
-    return Delivery(
-        message=message,
-        agent=agent,
-        parent_run=item.parent_run,
-        held=held,
-        reason=(
-            f"Held: {item.hop} agent-to-agent steps is past this team's limit of {hop_limit}. "
-            "A human must release it."
-            if held
-            else ""
-        ),
-    )
-
-
-def broadcast_delivery(delivery: Delivery) -> None:
-    """A delivery changed state: tell the thread's API clients and browsers."""
-    thread_id = delivery.message.thread_id
-    for group in (events.thread_group(thread_id), events.thread_html_group(thread_id)):
-        broadcast_on_commit(group, lambda: events.delivery_changed_event(delivery))
-
-
-def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
-    """A human lets a held message through to its agent."""
-    if delivery.agent.team_id != actor.team_id:
-        raise PermissionDenied()
-    if not actor.has_role(Role.MEMBER):
-        raise PermissionDenied("Viewers cannot release messages.")
-    with transaction.atomic():
-        # Guarded: of two people releasing at once, one releases and the other is told.
-        released = Delivery.objects.filter(pk=delivery.pk, held=True).update(
-            held=False, reason="Released by a human.", updated_at=timezone.now()
-        )
-        if not released:
-            raise ServiceError("This message is not held.", code="not_held")
-        delivery.held, delivery.reason = False, "Released by a human."
-        broadcast_delivery(delivery)
-        from apps.runs.services import deliveries_dispatch_on_commit
-
-        deliveries_dispatch_on_commit([delivery.agent_id])
-    return delivery
-
-
-def thread_mark_read(*, thread: Thread, user: AbstractBaseUser, seq: int | None = None) -> None:
+def thread_mark_read(*, thread: Thread, user: User, seq: int | None = None) -> None:
     if seq is None:
         seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
     state, created = ThreadReadState.objects.get_or_create(

@@ -3,6 +3,7 @@ from django.urls import path
 from apps.threads import views
 
 urlpatterns = [
+    path("teams/<int:team_id>/", views.dashboard, name="dashboard-team"),
     path("teams/<int:team_id>/threads/new/", views.thread_new, name="thread-new"),
     path("threads/<int:thread_id>/", views.thread_page, name="thread"),
     path("threads/<int:thread_id>/older/", views.messages_older, name="thread-older"),
@@ -12,4 +13,5 @@ urlpatterns = [
         views.delivery_release,
         name="delivery-release",
     ),
+    path("agents/<int:agent_id>/direct/", views.agent_direct_thread, name="agent-direct"),
 ]

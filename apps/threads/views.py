@@ -1,30 +1,26 @@
+"""Thread pages, the team dashboard, and the door from an agent's page to its direct thread.
+
+The access_<entity> selectors raise NotFound and PermissionDenied, which Django shows as its
+404 and 403 pages.
+"""
+
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages as django_messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as Forbidden
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.agents.selectors import agent_list
-from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.agents.selectors import access_agent, agent_list
+from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
+from apps.core.http import AuthenticatedHttpRequest
 from apps.teams.models import Membership, Role
-from apps.teams.views import membership_or_404
-from apps.threads import selectors, services
+from apps.teams.selectors import access_team, membership_list
+from apps.threads import deliveries, selectors, services
 from apps.threads.forms import MessageForm, ThreadForm
-from apps.threads.models import Delivery, Thread
-
-
-def _thread_or_404(request: HttpRequest, thread_id: int) -> tuple[Membership, Thread]:
-    try:
-        thread = selectors.thread_get_for_user(user=request.user, thread_id=thread_id)
-    except NotFound:
-        raise Http404 from None
-    return membership_or_404(request, thread.team_id), thread
 
 
 def _mention_candidates(membership: Membership) -> list[dict[str, str]]:
@@ -33,17 +29,32 @@ def _mention_candidates(membership: Membership) -> list[dict[str, str]]:
         for a in agent_list(team=membership.team)
     ]
     humans = [
-        {"handle": username, "name": username, "kind": "human"}
-        for username in get_user_model()
-        .objects.filter(memberships__team=membership.team)
-        .values_list("username", flat=True)
+        {"handle": m.user.username, "name": m.user.username, "kind": "human"}
+        for m in membership_list(team=membership.team)
     ]
     return agents + humans
 
 
 @login_required
-def thread_new(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = membership_or_404(request, team_id, Role.MEMBER)
+def dashboard(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id)
+    team = membership.team
+    return render(
+        request,
+        "teams/dashboard.html",
+        {
+            "team": team,
+            "membership": membership,
+            "threads": list(selectors.thread_list(team=team, user=request.user)),
+            "agents": list(agent_list(team=team)),
+            "activity": selectors.recent_activity(team=team),
+        },
+    )
+
+
+@login_required
+def thread_new(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
+    membership = access_team(user=request.user, team_id=team_id, role=Role.MEMBER)
     form = ThreadForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,8 +67,8 @@ def thread_new(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 @login_required
-def thread_page(request: HttpRequest, thread_id: int) -> HttpResponse:
-    membership, thread = _thread_or_404(request, thread_id)
+def thread_page(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
+    membership, thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     page = settings.OZWEB_FEED_PAGE_SIZE
     messages = selectors.messages_before(thread=thread, before=None, limit=page)
     services.thread_mark_read(thread=thread, user=request.user)
@@ -82,8 +93,8 @@ def thread_page(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def messages_older(request: HttpRequest, thread_id: int) -> HttpResponse:
-    _, thread = _thread_or_404(request, thread_id)
+def messages_older(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
+    _, thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     try:
         before = int(request.GET.get("before", ""))
     except ValueError:
@@ -105,22 +116,23 @@ def messages_older(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def message_create(request: HttpRequest, thread_id: int) -> HttpResponse:
+def message_create(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     """Post a reply. The new message reaches every viewer, this one too, over the websocket."""
-    membership, thread = _thread_or_404(request, thread_id)
+    membership, thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     form = MessageForm(request.POST)
     if form.is_valid():
         try:
             services.message_post(actor=membership, thread=thread, body=form.cleaned_data["body"])
-        except PermissionDenied as exc:
-            raise Forbidden(exc.message) from None  # a viewer: no composer to re-render
+        except PermissionDenied:
+            raise  # a viewer: no composer to re-render, the 403 page
         except ServiceError as exc:
             add_service_error(form, exc)
         else:
             form = MessageForm()
     if not request.htmx:
         for error in form.errors.get("body", []) + form.non_field_errors():
-            django_messages.error(request, error)
+            # ErrorList yields message strings (its __getitem__ unwraps ValidationError).
+            django_messages.error(request, error)  # type: ignore[arg-type]
         return redirect("thread", thread_id=thread.pk)
     return render(
         request,
@@ -132,20 +144,18 @@ def message_create(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delivery_release(request: HttpRequest, thread_id: int, delivery_id: int) -> HttpResponse:
+def delivery_release(
+    request: AuthenticatedHttpRequest, thread_id: int, delivery_id: int
+) -> HttpResponse:
     """Let a held message through; answers with the message's refreshed deliveries."""
-    membership, thread = _thread_or_404(request, thread_id)
-    delivery = (
-        Delivery.objects.select_related("agent", "message")
-        .filter(pk=delivery_id, message__thread=thread)
-        .first()
+    membership, delivery = selectors.access_delivery(
+        user=request.user, delivery_id=delivery_id, thread_id=thread_id
     )
-    if delivery is None:
-        raise Http404
+    thread = delivery.message.thread
     try:
-        services.delivery_release(actor=membership, delivery=delivery)
-    except PermissionDenied as exc:
-        raise Forbidden(exc.message) from None
+        deliveries.delivery_release(actor=membership, delivery=delivery)
+    except PermissionDenied:
+        raise  # the 403 page
     except ServiceError as exc:
         if exc.code != "not_held":
             return HttpResponse(exc.message, status=400)
@@ -154,3 +164,16 @@ def delivery_release(request: HttpRequest, thread_id: int, delivery_id: int) -> 
         return redirect("thread", thread_id=thread.pk)
     message = selectors.message_get(thread=thread, message_id=delivery.message_id)
     return render(request, "threads/thread.html#deliveries", {"message": message})
+
+
+@login_required
+@require_POST
+def agent_direct_thread(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    """The agent page's "Message" button: open (or create) the direct thread with it."""
+    membership, agent = access_agent(user=request.user, agent_id=agent_id)
+    try:
+        thread = services.thread_direct_get_or_create(actor=membership, agent=agent)
+    except ServiceError as exc:
+        django_messages.error(request, exc.message)
+        return redirect("agent-detail", agent_id=agent_id)
+    return redirect("thread", thread_id=thread.pk)

@@ -100,12 +100,15 @@ def test_a_human_put_records_the_user(member):
     assert version.author_user == member.user
 
 
-def test_artifact_get_for_user_hides_other_teams(put, owner, other_team):
+def test_access_artifact_hides_other_teams(put, owner, other_team):
     ours = put("ours.txt")
 
-    assert selectors.artifact_get_for_user(user=owner.user, artifact_id=ours.artifact_id)
+    assert selectors.access_artifact(user=owner.user, artifact_id=ours.artifact_id) == (
+        owner,
+        ours.artifact,
+    )
     with pytest.raises(NotFound):
-        selectors.artifact_get_for_user(user=other_team["owner"].user, artifact_id=ours.artifact_id)
+        selectors.access_artifact(user=other_team["owner"].user, artifact_id=ours.artifact_id)
 
 
 # -- team memory ------------------------------------------------------------------------------
@@ -114,7 +117,7 @@ def test_artifact_get_for_user_hides_other_teams(put, owner, other_team):
 def test_memory_set_then_get(team, agent):
     services.memory_set(team=team, key="deploy:host", value="db1", agent=agent)
 
-    note = services.memory_get(team=team, key="deploy:host")
+    note = selectors.memory_get(team=team, key="deploy:host")
     assert (note.value, note.updated_by_agent) == ("db1", agent)
 
 
@@ -123,7 +126,7 @@ def test_memory_set_updates_in_place(team, member):
     services.memory_set_as_human(actor=member, key="style", value="spaces")
 
     assert MemoryNote.objects.filter(team=team).count() == 1
-    note = services.memory_get(team=team, key="style")
+    note = selectors.memory_get(team=team, key="style")
     assert (note.value, note.updated_by_user) == ("spaces", member.user)
 
 
@@ -138,7 +141,7 @@ def test_memory_list_by_prefix(team, other_team):
 
 def test_memory_get_of_a_missing_key_is_not_found(team):
     with pytest.raises(NotFound):
-        services.memory_get(team=team, key="nothing")
+        selectors.memory_get(team=team, key="nothing")
 
 
 def test_memory_values_are_limited(team):
@@ -155,7 +158,7 @@ def test_viewers_cannot_change_memory(viewer, team):
         services.memory_set_as_human(actor=viewer, key="k", value="changed")
     with pytest.raises(PermissionDenied):
         services.memory_delete(actor=viewer, key="k")
-    assert services.memory_get(team=team, key="k").value == "v"
+    assert selectors.memory_get(team=team, key="k").value == "v"
 
 
 def test_memory_delete(member, team):

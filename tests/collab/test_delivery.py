@@ -7,14 +7,16 @@ import pytest
 from django.utils import timezone
 
 from apps.agentapi import services as agent_api
-from apps.agentapi.services import AgentContext
+from apps.agentapi.context import AgentContext
 from apps.agents.models import Harness
 from apps.core.errors import ServiceError
-from apps.runs import services as run_services
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
+from apps.runs.prompts import prompt_from_deliveries
+from apps.runs.routing import deliveries_dispatch
+from apps.threads.deliveries import RunSlot, deliveries_claim, deliveries_take, delivery_release
 from apps.threads.models import Delivery, DeliveryState, Message
-from apps.threads.services import delivery_release, message_post
+from apps.threads.services import message_post
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +63,7 @@ def test_a_recipient_whose_start_fails_twice_ends_failed_with_the_reason(owner, 
     assert delivery.retry_at is not None and "retrying" in delivery.reason
 
     Delivery.objects.filter(pk=delivery.pk).update(retry_at=timezone.now())
-    [retry] = run_services.deliveries_dispatch(agent_id=broken.pk)
+    [retry] = deliveries_dispatch(agent_id=broken.pk)
     execute_run(retry.pk)
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.FAILED
@@ -102,9 +104,8 @@ def test_a_delegated_result_reaches_the_parent_without_the_child_calling_a_tool(
     )
     AgentFactory(team=thread.team, handle="quiet", harness=Harness.COMMAND, command=quiet)
     ctx = running(lead, thread)
-    status = agent_api.delegate(ctx, to="quiet", goal="compute the answer")
-    child = Run.objects.get(pk=status["run"])
-    assert child.parent == ctx.run and status["status"] == "queued"
+    child = agent_api.delegate(ctx, to="quiet", goal="compute the answer").run
+    assert child.parent == ctx.run and child.status == RunStatus.QUEUED
 
     execute_run(child.pk)
 
@@ -138,10 +139,10 @@ def test_a_message_to_a_running_agent_is_handed_to_its_executor_and_claimed_once
 
     [delivery] = handed
     assert delivery.state == DeliveryState.PENDING and delivery.agent_id == helper.pk
-    assert "take this" in run_services.prompt_from_deliveries(handed)  # no query needed
-    assert run_services.deliveries_claim(run=helper_run, deliveries=handed) == [delivery]
-    assert run_services.deliveries_claim(run=helper_run, deliveries=handed) == []
-    assert run_services.deliveries_take(run=helper_run) == []
+    assert "take this" in prompt_from_deliveries(handed)  # no query needed
+    assert deliveries_claim(slot=RunSlot.of(helper_run), deliveries=handed) == [delivery]
+    assert deliveries_claim(slot=RunSlot.of(helper_run), deliveries=handed) == []
+    assert deliveries_take(slot=RunSlot.of(helper_run)) == []
     stored = Delivery.objects.get(pk=delivery.pk)
     assert stored.state == DeliveryState.DELIVERED and stored.run_id == helper_run.pk
 
@@ -156,5 +157,5 @@ def test_a_run_claims_only_its_own_agents_deliveries_in_its_thread(thread):
     with Subscription(running(helper, thread).run.pk, handed.extend):
         agent_api.send_message(running(sender, thread), to="@helper", body="for helper")
 
-    assert run_services.deliveries_claim(run=bystander_run, deliveries=handed) == []
+    assert deliveries_claim(slot=RunSlot.of(bystander_run), deliveries=handed) == []
     assert Delivery.objects.get(pk=handed[0].pk).state == DeliveryState.PENDING

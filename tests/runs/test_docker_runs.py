@@ -9,9 +9,11 @@ import pytest
 
 from apps.agents.models import Harness
 from apps.agents.services import agent_update
-from apps.runs import services
+from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
+from apps.runs.routing import run_send_message
+from apps.runs.transitions import run_request_cancel
 from apps.threads.models import Message, MessageKind
 from apps.threads.services import message_post
 from tests.factories import AgentFactory
@@ -103,7 +105,7 @@ def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(
     owner, thread, model_server, codex_agent
 ):
     agent = codex_agent
-    run = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="Run the echo command", thread=thread))
 
     execute_run(run.pk)
 
@@ -120,7 +122,7 @@ def test_a_reply_while_claude_works_reaches_its_next_model_request(
 ):
     model_server.queue(Reply.shell("sleep 3; echo done"))
     agent = claude_agent
-    run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="Run the slow command", thread=thread))
     background.execute(run.pk)
     wait_for(
         lambda: Message.objects.filter(run=run, kind=MessageKind.TOOL_CALL).exists(),
@@ -128,7 +130,7 @@ def test_a_reply_while_claude_works_reaches_its_next_model_request(
         what="the tool call",
     )
 
-    services.run_send_message(actor=owner, run=run, body="STEER: also mention the weather")
+    run_send_message(actor=owner, run=run, body="STEER: also mention the weather")
     background.join(timeout=90)
 
     run.refresh_from_db()
@@ -142,12 +144,12 @@ def test_a_reply_while_claude_works_reaches_its_next_model_request(
 
 def test_stop_kills_the_container_within_two_seconds(owner, thread, background, command_agent):
     agent = command_agent("echo started; sleep 120", handle="sleeper")
-    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
     background.execute(run.pk)
     wait_for(lambda: run_status(run.pk) == RunStatus.RUNNING, timeout=30, what="running")
 
     started = time.monotonic()
-    services.run_request_cancel(actor=owner, run=run)
+    run_request_cancel(actor=owner, run=run)
     wait_for(lambda: run_status(run.pk) == RunStatus.CANCELLED, timeout=10, what="cancelled")
     assert time.monotonic() - started < 2.0
     background.join()
@@ -170,7 +172,7 @@ def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
     """Codex runs as `codex app-server`: a reply mid-turn is a `turn/steer`."""
     model_server.queue(Reply.shell("sleep 3; echo done"))
     agent = codex_agent
-    run = services.run_create(agent=agent, prompt="Run the slow command", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="Run the slow command", thread=thread))
     background.execute(run.pk)
     wait_for(
         lambda: Message.objects.filter(run=run, kind=MessageKind.TOOL_CALL).exists(),
@@ -178,7 +180,7 @@ def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
         what="the tool call",
     )
 
-    reply = services.run_send_message(actor=owner, run=run, body="STEER: and then list files")
+    reply = run_send_message(actor=owner, run=run, body="STEER: and then list files")
     background.join(timeout=90)
 
     run.refresh_from_db()
@@ -192,12 +194,12 @@ def test_a_reply_while_codex_works_is_steered_into_its_running_turn(
 
 def test_a_follow_up_to_codex_resumes_its_thread(owner, thread, model_server, codex_agent):
     agent = codex_agent
-    first = services.run_create(agent=agent, prompt="Run the echo command", thread=thread)
+    first = run_create(NewRun(agent=agent, prompt="Run the echo command", thread=thread))
     execute_run(first.pk)
     first.refresh_from_db()
     assert first.status == RunStatus.SUCCEEDED, (first.error, first.stderr_tail)
 
-    services.run_send_message(actor=owner, run=first, body="FOLLOW-UP: and then list files")
+    run_send_message(actor=owner, run=first, body="FOLLOW-UP: and then list files")
     follow_up = Run.objects.exclude(pk=first.pk).get(agent=agent)
     assert follow_up.resumes == first
     execute_run(follow_up.pk)

@@ -10,9 +10,12 @@ import time
 import pytest
 
 from apps.agents.services import agent_update
-from apps.runs import services
+from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
+from apps.runs.routing import run_send_message
+from apps.runs.transitions import run_request_cancel, run_transition
+from apps.threads.deliveries import RunSlot, deliveries_take
 from apps.threads.models import Delivery, DeliveryState, Message, MessageKind
 from apps.threads.services import message_post
 from tests.runs.conftest import run_status, wait_for
@@ -67,12 +70,12 @@ def test_a_reply_reaches_the_running_process_within_a_second(
         """
     )
     agent = command_agent(command)
-    run = services.run_create(agent=agent, prompt="start", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="start", thread=thread))
     background.execute(run.pk)
     wait_for(lambda: Message.objects.filter(body="waiting for a reply").exists(), what="output")
 
     sent = time.monotonic()
-    services.run_send_message(actor=owner, run=run, body="turn left")
+    run_send_message(actor=owner, run=run, body="turn left")
     reply = wait_for(
         lambda: Message.objects.filter(thread=thread, body__contains="got: ").first(),
         what="the reply echoed back",
@@ -89,20 +92,20 @@ def test_stop_ends_the_process_within_two_seconds(
     owner, thread, command_agent, program, background
 ):
     agent = command_agent(program("import time\nprint('working', flush=True)\ntime.sleep(60)\n"))
-    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
     background.execute(run.pk)
     wait_for(lambda: run_status(run.pk) == RunStatus.RUNNING, what="running")
 
     stopped = time.monotonic()
-    services.run_request_cancel(actor=owner, run=run)
+    run_request_cancel(actor=owner, run=run)
     wait_for(lambda: run_status(run.pk) == RunStatus.CANCELLED, timeout=5, what="cancelled")
     assert time.monotonic() - stopped < 2.0
     background.join()
 
 
 def test_a_queued_run_is_cancelled_at_once(owner, thread, command_agent):
-    run = services.run_create(agent=command_agent("true"), prompt="go", thread=thread)
-    services.run_request_cancel(actor=owner, run=run)
+    run = run_create(NewRun(agent=command_agent("true"), prompt="go", thread=thread))
+    run_request_cancel(actor=owner, run=run)
     assert run_status(run.pk) == RunStatus.CANCELLED
     execute_run(run.pk)  # a late worker leaves it alone
     assert run_status(run.pk) == RunStatus.CANCELLED
@@ -111,7 +114,7 @@ def test_a_queued_run_is_cancelled_at_once(owner, thread, command_agent):
 def test_a_run_past_its_timeout_is_killed(thread, command_agent, program):
     agent = command_agent(program("import time\ntime.sleep(60)\n"))
     type(agent).objects.filter(pk=agent.pk).update(run_timeout_seconds=1)
-    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
     started = time.monotonic()
     execute_run(run.pk)
     run.refresh_from_db()
@@ -121,7 +124,7 @@ def test_a_run_past_its_timeout_is_killed(thread, command_agent, program):
 
 def test_a_harness_that_exits_non_zero_fails_with_its_code_and_stderr(thread, command_agent):
     agent = command_agent("echo 'model exploded: 401 unauthorized' >&2; exit 3")
-    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
@@ -144,7 +147,7 @@ def test_garbage_on_stdout_is_kept_and_never_crashes_the_run(thread, command_age
         print(json.dumps({"type": "result", "text": "survived"}), flush=True)
         """
     )
-    run = services.run_create(agent=command_agent(command), prompt="go", thread=thread)
+    run = run_create(NewRun(agent=command_agent(command), prompt="go", thread=thread))
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -156,7 +159,7 @@ def test_garbage_on_stdout_is_kept_and_never_crashes_the_run(thread, command_age
 def test_secret_values_are_masked_before_anything_is_stored(owner, thread, command_agent):
     agent = command_agent('echo "token is $API_TOKEN"; echo "$API_TOKEN" >&2; exit 1')
     agent_update(actor=owner, agent=agent, secrets={"API_TOKEN": "sk-very-secret-123"})
-    run = services.run_create(agent=agent, prompt="go", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
     execute_run(run.pk)
     run.refresh_from_db()
     stored = " ".join(
@@ -181,12 +184,12 @@ def test_a_follow_up_resumes_the_same_session(owner, thread, command_agent, prog
         """
     )
     agent = command_agent(command)
-    first = services.run_create(agent=agent, prompt="one", thread=thread)
+    first = run_create(NewRun(agent=agent, prompt="one", thread=thread))
     execute_run(first.pk)
     first.refresh_from_db()
     assert first.session_id == "session-1"
 
-    services.run_send_message(actor=owner, run=first, body="and another thing")
+    run_send_message(actor=owner, run=first, body="and another thing")
     follow_up = Run.objects.exclude(pk=first.pk).get(agent=agent)
     assert follow_up.resumes == first
     execute_run(follow_up.pk)
@@ -200,7 +203,7 @@ def test_a_run_whose_worker_died_is_failed_by_the_reconciler(thread, command_age
 
     from apps.runs.reconcile import reconcile
 
-    run = services.run_create(agent=command_agent("true"), prompt="go", thread=thread)
+    run = run_create(NewRun(agent=command_agent("true"), prompt="go", thread=thread))
     Run.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING,
         sandbox="local",
@@ -216,8 +219,8 @@ def test_a_harness_without_mid_run_input_gets_the_reply_as_its_next_turn(
     owner, thread, command_agent, program, background, monkeypatch
 ):
     """Gemini and opencode take no input mid-run: the reply waits, then a resumed run takes it."""
-    from apps.runs.harnesses.base import Capabilities
-    from apps.runs.harnesses.command import CommandAdapter
+    from apps.harnesses.base import Capabilities
+    from apps.harnesses.command import CommandAdapter
 
     monkeypatch.setattr(
         CommandAdapter,
@@ -235,11 +238,11 @@ def test_a_harness_without_mid_run_input_gets_the_reply_as_its_next_turn(
         """
     )
     agent = command_agent(command)
-    first = services.run_create(agent=agent, prompt="first job", thread=thread)
+    first = run_create(NewRun(agent=agent, prompt="first job", thread=thread))
     background.execute(first.pk)
     wait_for(lambda: run_status(first.pk) == RunStatus.RUNNING, what="running")
 
-    reply = services.run_send_message(actor=owner, run=first, body="second job")
+    reply = run_send_message(actor=owner, run=first, body="second job")
     assert reply.deliveries.get().state == DeliveryState.PENDING
     background.join()
 
@@ -292,18 +295,18 @@ def test_a_message_the_ended_process_could_not_take_goes_to_the_agents_next_run(
             raise BrokenPipeError("stdin closed")
 
     agent = command_agent("true")
-    first = services.run_create(agent=agent, prompt="work", thread=thread)
-    services.run_transition(run=first, from_statuses=[RunStatus.QUEUED], to=RunStatus.RUNNING)
+    first = run_create(NewRun(agent=agent, prompt="work", thread=thread))
+    run_transition(run=first, from_statuses=[RunStatus.QUEUED], to=RunStatus.RUNNING)
     message = message_post(actor=owner, thread=thread, body="@bot one more thing")
     execution = RunExecution(first, sandbox=None)  # type: ignore[arg-type]
     execution.adapter, execution.process = execution.make_adapter(), Gone()
 
-    execution.deliver(services.deliveries_take(run=first))
+    execution.deliver(deliveries_take(slot=RunSlot.of(first)))
 
     delivery = Delivery.objects.get(message=message)
     assert (delivery.state, delivery.run_id) == (DeliveryState.PENDING, None)
     assert "ended before it could take this" in delivery.reason
-    services.run_transition(run=first, from_statuses=[RunStatus.RUNNING], to=RunStatus.SUCCEEDED)
+    run_transition(run=first, from_statuses=[RunStatus.RUNNING], to=RunStatus.SUCCEEDED)
     follow_up = Run.objects.exclude(pk=first.pk).get(agent=agent)
     assert "one more thing" in follow_up.prompt
     assert Delivery.objects.get(message=message).run_id == follow_up.pk

@@ -26,10 +26,10 @@ import pytest
 
 import tests.support.model_server as model_server_module
 from apps.agents.models import Harness
+from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import RunStatus
 from apps.runs.sandboxes.base import SandboxSpec
-from apps.runs.services import run_create
 from tests.e2e.servers import Daphne, base_env, free_port, manage
 from tests.factories import AgentFactory
 from tests.harnesses.mcp_support import offered_tools as offered_tool_names
@@ -73,7 +73,7 @@ class RecordingSandbox:
 
 def spec_for(thread, harness: str, *, isolated: bool, **fields: Any) -> SandboxSpec:
     agent = AgentFactory(team=thread.team, handle=harness, harness=harness, **fields)
-    run = run_create(agent=agent, prompt="hi", thread=thread)
+    run = run_create(NewRun(agent=agent, prompt="hi", thread=thread))
     sandbox = RecordingSandbox(isolated=isolated)
     execute_run(run.pk, sandbox=sandbox)
     run.refresh_from_db()

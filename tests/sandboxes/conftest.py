@@ -13,12 +13,11 @@ import docker
 import docker.errors
 import pytest
 
-from apps.runs.images import build_harness_image
 from apps.runs.sandboxes import DockerSandbox, LocalSandbox
 from apps.runs.sandboxes.base import SandboxProcess, SandboxSpec
+from harness_image import build_harness_image
+from harness_image.constants import HARNESS_IMAGE
 from tests.conftest import IN_CI
-
-IMAGE = "ozweb-harness:local"
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +30,9 @@ def docker_client() -> Iterator[docker.DockerClient]:
         pytest.skip(message)
     client = docker.from_env()
     try:
-        client.images.get(IMAGE)
+        client.images.get(HARNESS_IMAGE)
     except docker.errors.ImageNotFound:
-        build_harness_image(tag=IMAGE)
+        build_harness_image(tag=HARNESS_IMAGE)
     yield client
     client.close()
 
@@ -73,7 +72,7 @@ def start(
         spec = SandboxSpec(
             **{
                 "run_id": run_id,
-                "image": IMAGE,
+                "image": HARNESS_IMAGE,
                 "argv": argv,
                 "env": {},
                 "workspace": tmp_path / "workspace",

@@ -7,6 +7,8 @@ from unittest import mock
 import pytest
 from channels.db import database_sync_to_async
 
+from apps.agents.models import AgentStatus
+from apps.agents.services import agent_delete, agent_set_status
 from apps.threads import services
 from apps.threads.selectors import thread_list
 from tests.conftest import assert_closed_with, session_cookie_for, websocket
@@ -249,3 +251,54 @@ async def test_feed_ignores_malformed_resume_frames(owner, thread, post_messages
 
     assert await communicator.receive_nothing(timeout=0.1)
     await communicator.disconnect()
+
+
+# -- `/ws/teams/{id}/`: the live dashboard ------------------------------------------------------
+
+
+async def test_dashboard_pushes_agent_status_changes_as_oob_rows(team, agent, token):
+    communicator = websocket(f"/ws/teams/{team.pk}/", token=token)
+    connected, _ = await communicator.connect()
+    assert connected
+
+    await database_sync_to_async(agent_set_status)(agent=agent, status=AgentStatus.RUNNING)
+    frame = await communicator.receive_from(timeout=2)
+
+    assert f'id="agent-{agent.pk}"' in frame
+    assert 'hx-swap-oob="true"' in frame
+    assert "status-running" in frame
+    await communicator.disconnect()
+
+
+async def test_dashboard_removes_a_deleted_agent(owner, team, agent, token):
+    communicator = websocket(f"/ws/teams/{team.pk}/", token=token)
+    await communicator.connect()
+    agent_id = agent.pk
+
+    await database_sync_to_async(agent_delete)(actor=owner, agent=agent)
+
+    frame = await communicator.receive_from(timeout=2)
+    assert frame == f'<div id="agent-{agent_id}" hx-swap-oob="delete"></div>'
+    await communicator.disconnect()
+
+
+async def test_dashboard_pushes_activity_and_unread_counts(member, team, thread, token):
+    communicator = websocket(f"/ws/teams/{team.pk}/", token=token)
+    await communicator.connect()
+
+    await post(member, thread, "news from me")
+    frame = await communicator.receive_from(timeout=2)
+
+    assert 'hx-swap-oob="afterbegin:#activity"' in frame
+    assert "news from me" in frame
+    assert 'id="thread-list" hx-swap-oob="true"' in frame
+    assert 'title="1 unread"' in frame  # the owner has not read the member's message
+    await communicator.disconnect()
+
+
+async def test_dashboard_without_credentials_closes_with_4401(team):
+    await assert_closed_with(websocket(f"/ws/teams/{team.pk}/"), 4401)
+
+
+async def test_another_teams_dashboard_closes_with_4404(other_team, token):
+    await assert_closed_with(websocket(f"/ws/teams/{other_team['team'].pk}/", token=token), 4404)

@@ -237,8 +237,27 @@ def test_messages_after_and_before_page_in_seq_order(thread, post_messages):
     assert [m.seq for m in selectors.messages_before(thread=thread, before=4, limit=5)] == [1, 2, 3]
 
 
-def test_thread_get_for_user_hides_other_teams(owner, other_team):
+def test_access_thread_hides_other_teams(owner, thread, other_team):
     from apps.core.errors import NotFound
 
+    assert selectors.access_thread(user=owner.user, thread_id=thread.pk) == (owner, thread)
     with pytest.raises(NotFound):
-        selectors.thread_get_for_user(user=owner.user, thread_id=other_team["thread"].pk)
+        selectors.access_thread(user=owner.user, thread_id=other_team["thread"].pk)
+
+
+def test_access_delivery_hides_other_teams_and_other_threads(owner, thread, team, other_team):
+    from apps.core.errors import NotFound
+
+    AgentFactory(team=team, handle="coder")
+    [ours] = services.message_post(actor=owner, thread=thread, body="@coder hi").deliveries.all()
+    [theirs] = services.message_post(
+        actor=other_team["owner"], thread=other_team["thread"], body="@spy hi"
+    ).deliveries.all()
+
+    assert selectors.access_delivery(user=owner.user, delivery_id=ours.pk) == (owner, ours)
+    with pytest.raises(NotFound):
+        selectors.access_delivery(user=owner.user, delivery_id=theirs.pk)
+    with pytest.raises(NotFound):
+        selectors.access_delivery(
+            user=owner.user, delivery_id=ours.pk, thread_id=ThreadFactory(team=team).pk
+        )

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from apps.threads.models import Message
+from apps.threads.models import Message, Thread, ThreadKind
 from tests.conftest import web_client_for
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +176,34 @@ def test_thread_messages_render_in_the_feed_not_as_flash_notices(web, thread, po
     page = web.get(f"/threads/{thread.pk}/").content.decode()
     assert 'class="flash"' not in page
     assert page.count('class="msg kind-text') == 3
+
+
+# -- the team dashboard and the agent page's direct thread -----------------------------------
+
+
+def test_dashboard_shows_threads_with_unread_counts_agents_and_activity(
+    web, team, member, thread, agent, post_messages
+):
+    post_messages(thread, 2, author=member.user, prefix="status report")
+
+    html = web.get(f"/teams/{team.pk}/").content.decode()
+
+    assert f'<a href="/threads/{thread.pk}/">#general</a>' in html
+    assert 'title="2 unread"' in html
+    assert f'id="agent-{agent.pk}"' in html
+    assert "@coder" in html
+    assert "status report 2" in html
+    assert f'ws-connect="/ws/teams/{team.pk}/"' in html
+
+
+def test_message_agent_opens_its_direct_thread(web, agent):
+    response = web.post(f"/agents/{agent.pk}/direct/")
+
+    thread = Thread.objects.get(kind=ThreadKind.DIRECT, agent=agent)
+    assert response["Location"] == f"/threads/{thread.pk}/"
+    assert "every message here reaches it" in web.get(response["Location"]).content.decode()
+
+
+def test_another_teams_dashboard_and_agent_are_404(web, other_team):
+    assert web.get(f"/teams/{other_team['team'].pk}/").status_code == 404
+    assert web.post(f"/agents/{other_team['agent'].pk}/direct/").status_code == 404

@@ -28,6 +28,8 @@ def _turn_for(name: str) -> threading.Lock:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # The methods below override private hooks of Django's backends, which django-stubs leaves
+    # out: hence their `type: ignore`s.
     _turn: threading.Lock | None = None
 
     def _start_transaction_under_autocommit(self) -> None:
@@ -36,26 +38,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if turn.acquire(timeout=TURN_TIMEOUT_SECONDS):
                 self._turn = turn
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._end_turn()
             raise
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]
         finally:
             self._end_turn()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             self._end_turn()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]
         finally:
             self._end_turn()
 
