@@ -46,6 +46,12 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
 
     async def receive(self, channel: str) -> dict[str, Any]:
         self._loops[channel] = asyncio.get_running_loop()
+        # The queue first: the expiry sweep at the start of super().receive() forgets the loop
+        # of a channel with no queue, and a sender in another thread would then put into the
+        # queue without waking this loop (the consumer slept until the loop's next event,
+        # up to a second: bench/runs.py).
+        if channel not in self.channels:
+            self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         return await super().receive(channel)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
