@@ -37,6 +37,44 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("OZWEB_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("OZWEB_CSRF_TRUSTED_ORIGINS", default=[])
 
+# -- transport (production: see "Serving over HTTPS" in the README) --------------------------
+# OZWEB_HTTPS says the site is served over HTTPS: cookies are then sent over HTTPS only and
+# plain HTTP is redirected, unless one of these says otherwise.
+OZWEB_HTTPS = env.bool("OZWEB_HTTPS", default=False)
+SESSION_COOKIE_SECURE = env.bool("OZWEB_SESSION_COOKIE_SECURE", default=OZWEB_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("OZWEB_CSRF_COOKIE_SECURE", default=OZWEB_HTTPS)
+SECURE_SSL_REDIRECT = env.bool("OZWEB_SECURE_SSL_REDIRECT", default=OZWEB_HTTPS)
+# Paths never redirected (regexes without the leading slash): the agent doors, which sandboxes
+# call at OZWEB_AGENT_API_URL, often plain HTTP on the host, and /healthz for load balancers.
+SECURE_REDIRECT_EXEMPT = env.list(
+    "OZWEB_SECURE_REDIRECT_EXEMPT", default=[r"^api/v1/agent/", r"^mcp/?$", r"^healthz$"]
+)
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto). Set
+# it only when the proxy always sets (or strips) that header, or clients could forge it.
+_proxy_ssl_header = env.str("OZWEB_SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# HSTS: browsers remember it for this long, so start small and raise it (31536000 = a year).
+SECURE_HSTS_SECONDS = env.int("OZWEB_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("OZWEB_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("OZWEB_SECURE_HSTS_PRELOAD", default=False)
+# Every page: only this origin's scripts, styles, images and connections (the websockets are
+# same-origin, which 'self' covers); nothing inline, no plugins, no framing, no foreign forms.
+# (templates/ and static/ have no inline script, style or handler; the API docs pages say what
+# they need themselves: apps.api.docs.)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -52,7 +90,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "template_partials",
+    "axes",
     "apps.core",
     "apps.teams",
     "apps.agents",
@@ -71,7 +111,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login refused for a lockout into its 429 (apps.core.login_lockout).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses the logins of a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "ozweb.urls"
@@ -175,6 +224,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Bodies above this are refused with a clear error rather than stored (threads stay fast).
 OZWEB_MAX_MESSAGE_BYTES = env.int("OZWEB_MAX_MESSAGE_BYTES", default=64 * 1024)
+# JSON bodies nested deeper than this are refused with a 400 (REST API, agent doors, sockets).
+OZWEB_JSON_MAX_DEPTH = env.int("OZWEB_JSON_MAX_DEPTH", default=64)
 # Key for agent secrets at rest. Defaults to one derived from SECRET_KEY.
 OZWEB_SECRETS_KEY = env.str("OZWEB_SECRETS_KEY", default="")
 OZWEB_FEED_PAGE_SIZE = 50
@@ -240,13 +291,71 @@ CELERY_BEAT_SCHEDULE = {
     "runs.reconcile": {"task": "runs.reconcile", "schedule": OZWEB_RECONCILE_SECONDS},
 }
 
+# -- throttles and lockouts -------------------------------------------------------------------
+# Counted in the default cache (apps.core.throttling): Redis when REDIS_URL is set, so that
+# every process shares the counts; this process's memory otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("OZWEB_CACHE_URL", default=REDIS_URL),
+            "KEY_PREFIX": env.str("OZWEB_CACHE_PREFIX", default="ozweb"),
+            # A Redis that does not answer must not hold requests up (the throttles let them
+            # through: apps.core.throttling).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # One small key per client and window: culling at the default 300 would forget
+            # counts under load.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+# Reverse proxies in front that append to X-Forwarded-For (0: the peer's address is the
+# client's). Throttles, lockouts and websocket caps count by that address.
+OZWEB_PROXY_COUNT = env.int("OZWEB_PROXY_COUNT", default=0)
+# Rates as `<count>/<second|minute|hour|day>`. REST API: each user (token or session), and
+# each address of unauthenticated requests.
+OZWEB_THROTTLE_USER = env.str("OZWEB_THROTTLE_USER", default="3000/minute")
+OZWEB_THROTTLE_ANON = env.str("OZWEB_THROTTLE_ANON", default="120/minute")
+# Agent doors (REST verbs and MCP): each run token. Agents are chatty; this only stops a loop.
+OZWEB_THROTTLE_RUN = env.str("OZWEB_THROTTLE_RUN", default="6000/minute")
+# Refused tokens (API, run and websocket tokens) per address; past it, every token presented
+# from that address gets 429 until the window ends.
+OZWEB_THROTTLE_AUTH_FAILURES = env.str("OZWEB_THROTTLE_AUTH_FAILURES", default="30/minute")
+# Logins (/login/, /admin/login/; django-axes): a username, or an address, is locked out after
+# this many failures within the cool-off; each further failure doubles the cool-off, up to the
+# maximum (apps.core.login_lockout).
+AXES_FAILURE_LIMIT = env.int("OZWEB_LOGIN_FAILURE_LIMIT", default=5)
+OZWEB_LOGIN_COOLOFF_SECONDS = env.int("OZWEB_LOGIN_COOLOFF_SECONDS", default=300)
+OZWEB_LOGIN_COOLOFF_MAX_SECONDS = env.int("OZWEB_LOGIN_COOLOFF_MAX_SECONDS", default=86400)
+AXES_COOLOFF_TIME = "apps.core.login_lockout.login_cool_off"
+AXES_USE_ATTEMPT_EXPIRATION = True  # each record expires after its own (backed-off) cool-off
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks out
+AXES_LOCKOUT_CALLABLE = "apps.core.login_lockout.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.request_address"
+AXES_VERBOSE = False  # no banner in every manage.py command's output; lockouts are still logged
+# Websockets open at once per user and per address, counted by each server process.
+OZWEB_WS_MAX_PER_USER = env.int("OZWEB_WS_MAX_PER_USER", default=100)
+OZWEB_WS_MAX_PER_ADDRESS = env.int("OZWEB_WS_MAX_PER_ADDRESS", default=300)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token authentication, with refused tokens counted per address.
+        "apps.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttles.UserThrottle",
+        "apps.api.throttles.AnonymousThrottle",
+    ],
+    # JSON bodies only (artifact uploads also take multipart: their view says so).
+    "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.DepthLimitedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
@@ -254,17 +363,29 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ozweb API",
-    "DESCRIPTION": "Teams of AI coding agents and the humans who steer them.",
+    "DESCRIPTION": (
+        "Teams of AI coding agents and the humans who steer them.\n\n"
+        "Bodies are JSON, each value of the type given here (no coercion); text never holds "
+        "NUL characters. Lists are pages (`limit`, `offset`). Every error is "
+        '`{"detail", "code", "field"?, "errors"?}`; over a throttle, 429 with `Retry-After`.'
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # 3.1: full JSON Schema (an environment's variable names are `propertyNames`).
+    "OAS_VERSION": "3.1.0",
+    # `<id:...>` in the URLs (apps.core.ids.IdConverter): 1 to 2^63 - 1.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    },
     "ENUM_NAME_OVERRIDES": {
         "MessageKindEnum": "apps.threads.models.MessageKind",
         "ArtifactKindEnum": "apps.artifacts.models.ArtifactKind",
         "ThreadKindEnum": "apps.threads.models.ThreadKind",
+        "HarnessEnum": "apps.agents.models.Harness",
     },
 }
 

@@ -17,3 +17,5 @@ urlpatterns = [
     path("", include("apps.runs.urls")),
     path("", include("apps.artifacts.urls")),
 ]
+
+handler404 = "apps.api.errors.page_not_found"

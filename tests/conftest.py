@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 from django.test import Client
@@ -40,10 +40,35 @@ def require_service(url: str, what: str) -> None:
         pytest.skip(message)
 
 
+def shared_test_database_url() -> str:
+    """The test database's URL, for a server in another process to share it (skips unless it
+    is PostgreSQL: an in-memory SQLite test database cannot be shared)."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("live-server tests share the test database: PostgreSQL only")
+    user = quote(db.get("USER") or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings) -> None:
     """Factories set a password per user; the production hasher would dominate the run."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def throttle_counts_cleared(settings) -> None:
+    """The throttles count in the cache: each test starts from zero, in this process's memory
+    (never in a Redis that REDIS_URL may name). Login lockouts are in the database, which each
+    test has to itself."""
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -187,25 +212,40 @@ def embedded_server(embedded_env, tmp_path):
     server.stop()
 
 
-ALLOWED_ORIGIN = "http://127.0.0.1:8000"
+# A browser's page on the server it talks to: the Origin and the Host of its websockets.
+ALLOWED_HOST = "127.0.0.1:8000"
+ALLOWED_ORIGIN = f"http://{ALLOWED_HOST}"
 
 
 def websocket(
-    path: str, *, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, cookie: str = ""
+    path: str,
+    *,
+    token: str | None = None,
+    origin: str | None = ALLOWED_ORIGIN,
+    cookie: str = "",
+    host: str | None = ALLOWED_HOST,
+    client: tuple[str, int] | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
 ):
-    """A communicator on the real ASGI stack (origin check, auth, routing); not yet connected."""
+    """A communicator on the real ASGI stack (origin check, auth, caps, routing), from the
+    peer `client` (none by default), with these more `headers`; not yet connected."""
     from channels.testing import WebsocketCommunicator
 
     from ozweb.asgi import router
 
     if token:
         path += ("&" if "?" in path else "?") + f"token={token}"
-    headers = []
+    headers = [*headers]
+    if host is not None:
+        headers.append((b"host", host.encode()))
     if origin is not None:
         headers.append((b"origin", origin.encode()))
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(router, path, headers=headers)
+    communicator = WebsocketCommunicator(router, path, headers=headers)
+    if client is not None:
+        communicator.scope["client"] = client  # read when the application starts: on connect
+    return communicator
 
 
 def session_cookie_for(user) -> str:

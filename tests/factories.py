@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from apps.agents.models import Agent, Harness
-from apps.teams.models import Membership, Role, Team
+from apps.teams.models import Invitation, Membership, Role, Team, invitation_token_hash
 from apps.threads.models import Thread, ThreadKind
 
 
@@ -40,6 +43,20 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    """A pending invitation (apps.teams.invitations.invitation_create when the test needs its
+    link's secret)."""
+
+    class Meta:
+        model = Invitation
+
+    team = factory.SubFactory(TeamFactory)
+    invitee = factory.Sequence(lambda n: f"invitee{n}")
+    role = Role.MEMBER
+    token_hash = factory.Sequence(lambda n: invitation_token_hash(f"token-{n}"))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
 class AgentFactory(factory.django.DjangoModelFactory):

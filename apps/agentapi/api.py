@@ -2,7 +2,7 @@
 JSON object of the verb's arguments and `Authorization: Bearer $OZWEB_TOKEN`.
 
 Only run tokens work here, and run tokens work only here. Every error is JSON:
-`{"detail", "code", "field"}` with 400, 401 or 404.
+`{"detail", "code", "field"?}` (400, 401, 404, 413, 429, ...; the OpenAPI schema lists them).
 
 Under daphne these requests never reach Django: `apps.agentapi.rest` answers them. These DRF
 views give the same answer (they call it) for the OpenAPI schema and Django's test client; a
@@ -16,8 +16,8 @@ from typing import Any
 from django.http import HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -26,15 +26,7 @@ from apps.agentapi.inputs import INPUT_CLASSES
 from apps.agentapi.rest import Reply, answer
 from apps.agentapi.verbs import DESCRIPTIONS, VERBS, request_max_bytes
 from apps.agentapi.waits import ChildWait, child_result_blocking
-
-ERROR_OUTPUT = inline_serializer(
-    "AgentApiError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "field": serializers.CharField(required=False),
-    },
-)
+from apps.core.throttling import request_address
 
 
 class RunTokenScheme(OpenApiAuthenticationExtension):
@@ -48,9 +40,12 @@ class RunTokenScheme(OpenApiAuthenticationExtension):
 class AgentVerbApi(APIView):
     """Base of the per-verb endpoints; `verb` is set per subclass (any other verb: 404)."""
 
-    # Named for the schema; `answer` checks the token itself.
+    # Named for the schema; `answer` checks the token itself and parses the body as JSON.
     authentication_classes = [RunTokenAuthentication]
     permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []  # `answer` throttles, as the REST door does
+    parser_classes = [JSONParser]
+    any_content_type = True  # whatever the Content-Type, the body is read as JSON (no 415)
     verb: str = ""
 
     def perform_authentication(self, request: Request) -> None:
@@ -61,6 +56,7 @@ class AgentVerbApi(APIView):
             verb=verb or self.verb,
             authorization=request.META.get("HTTP_AUTHORIZATION", ""),
             body=request._request.read(request_max_bytes() + 1),
+            address=request_address(request._request),
         )
         if isinstance(reply, ChildWait):
             reply = Reply(200, child_result_blocking(reply))
@@ -77,7 +73,7 @@ def _verb_api(verb: str) -> type[AgentVerbApi]:
         description=DESCRIPTIONS[verb]
         + "\n\nAuthenticated by a run token (`Authorization: Bearer $OZWEB_TOKEN`).",
         request=INPUT_CLASSES[verb],
-        responses={200: OpenApiTypes.OBJECT, **dict.fromkeys((400, 401, 404), ERROR_OUTPUT)},
+        responses={200: OpenApiTypes.OBJECT},  # and the errors (apps.api.schema)
     )
     def post(self: AgentVerbApi, request: Request) -> HttpResponse:
         return AgentVerbApi.post(self, request)

@@ -10,15 +10,36 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from apps.agentapi.verbs import VERBS
-from apps.artifacts.models import ArtifactKind
+from apps.artifacts.media_types import MEDIA_TYPE_HELP, MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN
+from apps.artifacts.models import MEMORY_KEY_HELP, MEMORY_KEY_INPUT, ArtifactKind
+from apps.artifacts.services import NAME_HELP, NAME_INPUT
+from apps.core.ids import ID_SCHEMA, MAX_ID, bounded_int, id_field, is_id
+from apps.core.json_types import StrictSerializer, integral
+from apps.core.patterns import NOT_BLANK
 
 
-@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True})
+@extend_schema_field(
+    {
+        "oneOf": [
+            ID_SCHEMA,
+            # A '#name', or an id written out (from 1 to 19 digits: nothing larger is one).
+            {"type": "string", "pattern": r"^(?:|[\s\S]*[^0-9][\s\S]*|(?!0+$)[0-9]{1,19})$"},
+        ],  # and null (allow_null)
+    }
+)
 class ThreadField(serializers.Field):
     """A thread id or `#name`; empty means the run's own thread."""
 
     def to_internal_value(self, data: Any) -> int | str | None:
-        if data is None or isinstance(data, int | str) and not isinstance(data, bool):
+        data = integral(data)
+        if data is None or is_id(data):
+            return data
+        out_of_range = ValidationError(f"A thread id is from 1 to {MAX_ID}.")
+        if isinstance(data, int) and not isinstance(data, bool):
+            raise out_of_range
+        if isinstance(data, str):
+            if data.isascii() and data.isdigit() and bounded_int(data) is None:
+                raise out_of_range
             return data
         raise ValidationError("A thread id or '#name'.")
 
@@ -27,7 +48,7 @@ class ThreadField(serializers.Field):
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
 )
 class HandlesField(serializers.Field):
     """One @handle or a list of them."""
@@ -47,48 +68,71 @@ def _thread() -> ThreadField:
     return ThreadField(required=False, allow_null=True, default=None)
 
 
+def _text(empty: str) -> serializers.RegexField:
+    """Text that is not only whitespace (kept as sent)."""
+    return serializers.RegexField(
+        NOT_BLANK, trim_whitespace=False, error_messages={"invalid": empty, "blank": empty}
+    )
+
+
+def _artifact_name() -> serializers.RegexField:
+    return serializers.RegexField(
+        NAME_INPUT, trim_whitespace=False, error_messages={"invalid": NAME_HELP}
+    )
+
+
+def _memory_key() -> serializers.RegexField:
+    return serializers.RegexField(
+        MEMORY_KEY_INPUT, trim_whitespace=False, error_messages={"invalid": MEMORY_KEY_HELP}
+    )
+
+
 # The arguments of each verb: those of apps.agentapi.services (and of the MCP tools).
 INPUTS: dict[str, dict[str, serializers.Field]] = {
     "whoami": {},
     "list_team": {},
-    "post_message": {"body": serializers.CharField(trim_whitespace=False), "thread": _thread()},
+    "post_message": {"body": _text("The message is empty."), "thread": _thread()},
     "send_message": {
         "to": HandlesField(),
-        "body": serializers.CharField(trim_whitespace=False),
+        "body": _text("The message is empty."),
         "thread": _thread(),
     },
     "read_inbox": {
         "limit": serializers.IntegerField(required=False, default=50, min_value=1),
         "include_read": serializers.BooleanField(required=False, default=False),
     },
-    "ack": {"deliveries": serializers.ListField(child=serializers.IntegerField())},
+    "ack": {"deliveries": serializers.ListField(child=id_field())},
     "delegate": {
         "to": serializers.CharField(),
-        "goal": serializers.CharField(trim_whitespace=False),
+        "goal": _text("Give the goal to delegate."),
         "wait": serializers.BooleanField(required=False, default=False),
         "timeout": serializers.FloatField(required=False, default=600, min_value=1),
     },
-    "get_run": {"run_id": serializers.IntegerField()},
+    "get_run": {"run_id": id_field()},
     "put_artifact": {
-        "name": serializers.CharField(),
+        "name": _artifact_name(),
         "content": serializers.CharField(allow_blank=True, trim_whitespace=False),
-        # Checked by the service (an enum here would collide with other `kind` enums).
-        "kind": serializers.CharField(
-            required=False,
-            default=ArtifactKind.FILE,
-            help_text=f"One of {', '.join(ArtifactKind.values)}.",
+        "kind": serializers.ChoiceField(
+            choices=ArtifactKind.choices, required=False, default=ArtifactKind.FILE
         ),
-        "media_type": serializers.CharField(required=False, default="", allow_blank=True),
+        "media_type": serializers.RegexField(
+            MEDIA_TYPE_PATTERN,
+            max_length=MEDIA_TYPE_MAX_LENGTH,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text=f"Default: guessed from the name and kind. {MEDIA_TYPE_HELP}",
+        ),
         "url": serializers.CharField(required=False, default="", allow_blank=True),
     },
     "get_artifact": {
         "name": serializers.CharField(),
-        "version": serializers.IntegerField(required=False, allow_null=True, default=None),
+        "version": id_field(required=False, allow_null=True, default=None),
     },
     "list_artifacts": {"thread": _thread()},
-    "memory_get": {"key": serializers.CharField()},
+    "memory_get": {"key": _memory_key()},
     "memory_set": {
-        "key": serializers.CharField(),
+        "key": _memory_key(),
         "value": serializers.CharField(allow_blank=True, trim_whitespace=False),
     },
     "memory_list": {"prefix": serializers.CharField(required=False, default="", allow_blank=True)},
@@ -98,7 +142,7 @@ assert INPUTS.keys() == VERBS.keys(), "every verb has its REST input, and only v
 
 def _input_class(verb: str) -> type[serializers.Serializer]:
     name = "".join(part.title() for part in verb.split("_"))
-    return type(f"Agent{name}Input", (serializers.Serializer,), dict(INPUTS[verb]))
+    return type(f"Agent{name}Input", (StrictSerializer,), dict(INPUTS[verb]))
 
 
 INPUT_CLASSES: dict[str, type[serializers.Serializer]] = {

@@ -1,8 +1,9 @@
 """The agent API as an MCP server (official `mcp` SDK, streamable HTTP) at /mcp/.
 
 Each request is authenticated by its run token before the SDK sees it: a missing, unknown or
-expired token is a 401 with a JSON error. Django's security behaviour is kept as at the REST
-door (apps.agentapi.parity): what Django's middleware would refuse (a Host not in
+expired token is a 401 with a JSON error, and the run tokens' throttles (apps.agentapi.auth)
+answer 429 with Retry-After. Django's security behaviour is kept as at the REST door
+(apps.agentapi.parity): what Django's middleware would refuse (a Host not in
 ALLOWED_HOSTS, ...) Django answers, and every response start gets the headers Django's
 middleware adds, logged as Django logs 4xx and 5xx. The SDK's session manager runs stateless
 (every POST stands alone, so any web process can answer it) and is started on the first
@@ -32,13 +33,17 @@ from apps.agentapi.auth import (
     MISSING_TOKEN,
     WWW_AUTHENTICATE,
     TokenRefused,
+    TooManyRequests,
     run_for_authorization,
 )
+from apps.agentapi.inputs import INPUT_CLASSES
 from apps.agentapi.parity import DjangoParity
 from apps.agentapi.pool import in_pool
+from apps.agentapi.rest import invalid_reply
 from apps.agentapi.verbs import DESCRIPTIONS, request_max_bytes, verb_call
 from apps.agentapi.waits import ChildWait, child_result
 from apps.core.errors import ServiceError
+from apps.core.throttling import request_address
 from apps.runs.models import Run
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
@@ -67,8 +72,13 @@ async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
     run = getattr(request, "scope", {}).get(RUN_SCOPE_KEY)
     if run is None:  # only reachable by mounting the server without McpApp
         raise ToolError(MISSING_TOKEN)
+    # Checked as the REST door checks them (ids in range, media types, ...), beyond the types
+    # the SDK checks from the signatures below.
+    checked = INPUT_CLASSES[verb](data=arguments)
+    if not checked.is_valid():
+        raise ToolError(invalid_reply(checked.errors).body["detail"])
     try:
-        result = await _verb_call(run=run, verb=verb, arguments=arguments)
+        result = await _verb_call(run=run, verb=verb, arguments=dict(checked.validated_data))
     except ServiceError as exc:
         raise ToolError(exc.message) from None
     return await child_result(result) if isinstance(result, ChildWait) else result
@@ -218,15 +228,18 @@ class McpApp:
             holder.add_done_callback(self._holders.discard)
         return await asyncio.shield(ready)
 
-    def _admit_on_thread(self, scope: Scope) -> tuple[HttpRequest, Run | TokenRefused] | None:
+    def _admit_on_thread(
+        self, scope: Scope
+    ) -> tuple[HttpRequest, Run | TokenRefused | TooManyRequests] | None:
         """The request as Django sees it and the caller's run (or why there is none); None
         when Django would answer the request itself."""
         request = self._parity.request(scope, resolve=False)  # no Django view serves /mcp
         if request is None:
             return None
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
         try:
-            return request, run_for_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
-        except TokenRefused as exc:
+            return request, run_for_authorization(authorization, address=request_address(request))
+        except (TokenRefused, TooManyRequests) as exc:
             return request, exc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -237,7 +250,17 @@ class McpApp:
         request, run = admitted
         send = self._sent_as_django_would(request, send)
         if isinstance(run, TokenRefused):
-            await _json_response(send, 401, {"detail": run.message, "code": run.code})
+            await _json_response(
+                send,
+                401,
+                {"detail": run.message, "code": run.code},
+                {"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
+            return
+        if isinstance(run, TooManyRequests):
+            await _json_response(
+                send, 429, {"detail": run.message, "code": "throttled"}, run.headers
+            )
             return
         manager = await self._session_manager()
         await manager.handle_request({**scope, RUN_SCOPE_KEY: run}, receive, send)
@@ -256,7 +279,9 @@ class McpApp:
         return send_through
 
 
-async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _json_response(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -265,7 +290,7 @@ async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                (b"www-authenticate", WWW_AUTHENTICATE.encode()),
+                *((name.lower().encode(), value.encode()) for name, value in headers.items()),
             ],
         }
     )

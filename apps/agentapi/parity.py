@@ -13,8 +13,8 @@ Django's own ASGI `send_response`.
 
 Not reproduced: the request_started/request_finished signals (the doors' threads keep their
 database connection on purpose: apps.agentapi.pool) and ATOMIC_REQUESTS (each verb has its own
-transactions). Middleware that is not hook-based cannot be replayed; it must be one that only
-annotates the request (REQUEST_ONLY_MIDDLEWARE), or the doors refuse to start.
+transactions). Middleware that is not hook-based cannot be replayed; it must be one whose work
+never applies to a door's answer (IDLE_AT_THE_DOORS), or the doors refuse to start.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ from django.http.response import HttpResponseBase
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
-# Middleware without hooks that only annotate the request (nothing the doors read) and never
-# answer or change a response: what Django would do with them changes nothing here.
-REQUEST_ONLY_MIDDLEWARE = frozenset({"django_htmx.middleware.HtmxMiddleware"})
+# Middleware without hooks whose work never applies to a door's answer, so what Django would do
+# with it changes nothing here: django-htmx only annotates the request (nothing the doors
+# read); axes only turns a login refused for a lockout (by a view's authenticate()) into its
+# 429, and the doors log no one in.
+IDLE_AT_THE_DOORS = frozenset(
+    {"django_htmx.middleware.HtmxMiddleware", "axes.middleware.AxesMiddleware"}
+)
 
 
 def _never_called(request: HttpRequest) -> HttpResponseBase:
@@ -59,11 +63,11 @@ class DjangoParity:
                 getattr(middleware, name, None)
                 for name in ("process_request", "process_view", "process_response")
             ]
-            if not any(hooks) and path not in REQUEST_ONLY_MIDDLEWARE:
+            if not any(hooks) and path not in IDLE_AT_THE_DOORS:
                 raise ImproperlyConfigured(
                     f"{path} has no middleware hooks, so the agent doors (apps.agentapi.parity) "
-                    "cannot do what it does; list it in REQUEST_ONLY_MIDDLEWARE if it only "
-                    "annotates requests."
+                    "cannot do what it does; list it in IDLE_AT_THE_DOORS if its work never "
+                    "applies to their answers."
                 )
             request_hook, view_hook, response_hook = hooks
             if request_hook:

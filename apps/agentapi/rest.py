@@ -22,13 +22,20 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from rest_framework.utils.encoders import JSONEncoder
 
-from apps.agentapi.auth import WWW_AUTHENTICATE, TokenRefused, run_for_authorization
+from apps.agentapi.auth import (
+    WWW_AUTHENTICATE,
+    TokenRefused,
+    TooManyRequests,
+    run_for_authorization,
+)
 from apps.agentapi.inputs import INPUT_CLASSES
 from apps.agentapi.parity import DjangoParity
 from apps.agentapi.pool import in_pool
 from apps.agentapi.verbs import VERBS, request_max_bytes, verb_call
 from apps.agentapi.waits import ChildWait, child_result
 from apps.core.errors import NotFound, ServiceError
+from apps.core.json_depth import JSONTooDeep, json_check_depth
+from apps.core.throttling import request_address
 
 PATH_RE = re.compile(r"^/api/v1/agent/([A-Za-z0-9_]+)/$")
 
@@ -66,8 +73,10 @@ def error_reply(exc: ServiceError) -> Reply:
 def invalid_reply(errors: Any) -> Reply:
     """A verb's arguments did not validate: the first field and its first message."""
     errors = errors if isinstance(errors, dict) else {"non_field_errors": errors}
-    name, messages = next(iter(errors.items()))
-    message = messages[0] if isinstance(messages, list) and messages else messages
+    name, message = next(iter(errors.items()))
+    # A list's item has its errors under its index ({"deliveries": {0: [...]}}): the first.
+    while isinstance(message, dict | list) and message:
+        message = next(iter(message.values())) if isinstance(message, dict) else message[0]
     body: dict[str, Any] = {"detail": f"{name}: {message}", "code": "invalid"}
     if name != "non_field_errors":
         body["field"] = name
@@ -75,24 +84,32 @@ def invalid_reply(errors: Any) -> Reply:
     return Reply(400, body)
 
 
-def answer(*, verb: str, authorization: str, body: bytes) -> Reply | ChildWait:
-    """The reply to `POST /api/v1/agent/<verb>/` with this Authorization header and body (cut
-    at `request_max_bytes() + 1` by the caller when longer), or what is left to await of a
-    `delegate(wait=true)` (its reply once awaited: `Reply(200, await child_result(...))`)."""
+def answer(*, verb: str, authorization: str, body: bytes, address: str | None) -> Reply | ChildWait:
+    """The reply to `POST /api/v1/agent/<verb>/` from a client at `address` with this
+    Authorization header and body (cut at `request_max_bytes() + 1` by the caller when
+    longer), or what is left to await of a `delegate(wait=true)` (its reply once awaited:
+    `Reply(200, await child_result(...))`)."""
     try:
-        run = run_for_authorization(authorization)
+        run = run_for_authorization(authorization, address=address)
     except TokenRefused as exc:
         return Reply(
             401, {"detail": exc.message, "code": exc.code}, {"WWW-Authenticate": WWW_AUTHENTICATE}
         )
+    except TooManyRequests as exc:
+        return Reply(429, {"detail": exc.message, "code": "throttled"}, exc.headers)
     try:
         if verb not in VERBS:
             raise NotFound(f"There is no agent verb {verb!r}. Verbs: {', '.join(VERBS)}.")
         limit = request_max_bytes()
         if len(body) > limit:
-            raise ServiceError(f"The request is over {limit:,} bytes.", code="too_large")
+            return Reply(
+                413, {"detail": f"The request is over {limit:,} bytes.", "code": "too_large"}
+            )
         try:
+            json_check_depth(body)
             data = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except JSONTooDeep as exc:
+            return Reply(400, {"detail": str(exc), "code": "too_deep"})
         except (UnicodeDecodeError, ValueError) as exc:
             return Reply(400, {"detail": f"JSON parse error - {exc}", "code": "parse_error"})
         arguments = INPUT_CLASSES[verb](data=data)
@@ -125,8 +142,10 @@ class AgentRestApp:
         if request is None:
             return None
         authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        address = request_address(request)
         try:
-            return _Answered(request, answer(verb=verb, authorization=authorization, body=body))
+            reply = answer(verb=verb, authorization=authorization, body=body, address=address)
+            return _Answered(request, reply)
         except Exception as exc:
             return _Answered(request, FAILED, exc)
 

@@ -12,16 +12,18 @@ from django.contrib.auth import get_user_model
 from apps.agentapi import payloads
 from apps.agentapi.context import AgentContext
 from apps.agents.models import Agent
+from apps.agents.services import refuse_archived_handles
 from apps.artifacts import selectors as artifact_selectors
 from apps.artifacts import services as artifact_services
 from apps.core import sql
 from apps.core.errors import NotFound, ServiceError
+from apps.core.ids import bounded_int, is_id
 from apps.runs.models import FINISHED_STATUSES, Run
 from apps.teams.models import Membership
 from apps.threads.models import Delivery, DeliveryState, Thread
 
 INBOX_LIMIT = 100
-AGENT_FIELDS = ("id", "team_id", "handle", "display_name", "harness", "status")
+AGENT_FIELDS = ("id", "team_id", "handle", "display_name", "harness", "status", "archived_at")
 # Ids per statement when many delegations are checked at once (SQLite allows 999 parameters).
 PROGRESS_BATCH = 500
 
@@ -34,7 +36,7 @@ def whoami(ctx: AgentContext) -> dict[str, Any]:
 
 
 def list_team(ctx: AgentContext) -> dict[str, Any]:
-    agents = Agent.objects.filter(team=ctx.team).order_by("handle")
+    agents = Agent.objects.active().filter(team=ctx.team).order_by("handle")
     members = (
         Membership.objects.filter(team=ctx.team).select_related("user").order_by("user__username")
     )
@@ -53,7 +55,8 @@ def recipients_find(ctx: AgentContext, handles: Sequence[str]) -> tuple[list[Age
     wanted = list(dict.fromkeys(h.strip().lstrip("@").lower() for h in handles if h and h.strip()))
     found = (
         sql.rows(
-            "SELECT {fields} FROM {Agent} WHERE {Agent.team} = %s AND {Agent.handle} IN ({in_})",
+            "SELECT {fields} FROM {Agent} WHERE {Agent.team} = %s AND {Agent.handle} IN ({in_}) "
+            "AND {Agent.archived_at} IS NULL",
             [ctx.team.pk, *wanted],
             Agent=Agent,
             fields=sql.columns(Agent, AGENT_FIELDS),
@@ -74,7 +77,13 @@ def recipients_find(ctx: AgentContext, handles: Sequence[str]) -> tuple[list[Age
         }
         unknown = [h for h in humans if h not in usernames]
         if unknown:
-            team_agents = Agent.objects.filter(team=ctx.team).order_by("handle")
+            refuse_archived_handles(
+                team_id=ctx.team.pk,
+                handles=unknown,
+                field="to",
+                hint=" Use list_team to see who is here.",
+            )
+            team_agents = Agent.objects.active().filter(team=ctx.team).order_by("handle")
             known = (
                 ", ".join(f"@{h}" for h in team_agents.values_list("handle", flat=True)) or "none"
             )
@@ -98,8 +107,11 @@ def thread_find(ctx: AgentContext, thread: int | str | None) -> Thread:
             raise ServiceError("This run has no thread; name one.", field="thread")
         return ctx.run.thread
     threads = Thread.objects.filter(team=ctx.team)
-    if isinstance(thread, int) or thread.isdigit():
-        found = threads.filter(pk=int(thread)).first()
+    thread_id = thread if isinstance(thread, int) else bounded_int(thread)
+    if is_id(thread_id):
+        found = threads.filter(pk=thread_id).first()
+    elif isinstance(thread, int) or (thread.isascii() and thread.isdigit()):
+        found = None  # an id out of range names no thread
     else:
         found = threads.filter(name=thread.strip().lstrip("#").lower()).first()
     if found is None:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -26,6 +24,15 @@ class AgentStatus(models.TextChoices):
     RUNNING = "running", "Running"
     ERROR = "error", "Error"
     DISABLED = "disabled", "Disabled"
+
+
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def active(self) -> AgentQuerySet:
+        """Not archived: the agents that take messages and runs."""
+        return self.filter(archived_at__isnull=True)
+
+    def archived(self) -> AgentQuerySet:
+        return self.filter(archived_at__isnull=False)
 
 
 class Agent(TimeStampedModel):
@@ -53,11 +60,25 @@ class Agent(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # An agent is archived, never deleted (apps.runs.archiving): its runs, messages and
+    # artifacts stay and show under it, it takes no more work, and its handle is free again.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["handle"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "handle"], name="agent_handle_unique"),
+            # Among the team's agents that are not archived: a new agent may reuse the handle
+            # of an archived one.
+            models.UniqueConstraint(
+                fields=["team", "handle"],
+                condition=models.Q(archived_at__isnull=True),
+                name="agent_handle_unique",
+            ),
             models.CheckConstraint(
                 condition=models.Q(harness__in=Harness.values), name="agent_harness_valid"
             ),
@@ -70,10 +91,8 @@ class Agent(TimeStampedModel):
         return f"@{self.handle}"
 
     @property
-    def colour(self) -> str:
-        """A stable avatar colour from the handle."""
-        hue = int(hashlib.sha1(self.handle.encode()).hexdigest()[:4], 16) % 360  # noqa: S324
-        return f"hsl({hue} 55% 45%)"
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def initials(self) -> str:

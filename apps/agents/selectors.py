@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
@@ -9,8 +11,10 @@ from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import access_team
 
 
-def agent_list(*, team: Team) -> QuerySet[Agent]:
-    return Agent.objects.filter(team=team).prefetch_related("secrets").order_by("handle")
+def agent_list(*, team: Team, archived: bool = False) -> QuerySet[Agent]:
+    """The team's agents; archived ones only when asked for (then only those)."""
+    agents = Agent.objects.archived() if archived else Agent.objects.active()
+    return agents.filter(team=team).prefetch_related("secrets").order_by("handle", "-id")
 
 
 def agent_get(*, team: Team, agent_id: int) -> Agent:
@@ -33,5 +37,8 @@ def access_agent(
     return membership, agent
 
 
-def agents_by_handle(*, team: Team, handles: set[str]) -> dict[str, Agent]:
-    return {a.handle: a for a in Agent.objects.filter(team=team, handle__in=handles)}
+def archived_handles(*, team_id: int, handles: Iterable[str]) -> list[str]:
+    """Those of `handles` that an archived agent of the team had. For callers that found no
+    active agent by them, to say why a message to them is refused."""
+    found = Agent.objects.archived().filter(team_id=team_id, handle__in=set(handles))
+    return sorted(set(found.values_list("handle", flat=True)))

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.agents.events import agent_changed_event, agent_removed_event
 from apps.agents.models import HANDLE_PATTERN, Agent, AgentSecret, AgentStatus, Harness
+from apps.agents.selectors import archived_handles
 from apps.core import secretbox
-from apps.core.errors import ServiceError
+from apps.core.errors import Conflict, ServiceError
 from apps.core.realtime import broadcast_on_commit
 from apps.teams.events import team_group
 from apps.teams.models import Membership, Role
@@ -98,7 +101,7 @@ def _save(agent: Agent) -> None:
         with transaction.atomic():
             agent.save()
     except IntegrityError:
-        raise ServiceError(
+        raise Conflict(
             f"The handle @{agent.handle} is already taken in this team.", field="handle"
         ) from None
 
@@ -137,6 +140,7 @@ def agent_update(
     *, actor: Membership, agent: Agent, secrets: dict[str, Any] | None = None, **fields: Any
 ) -> Agent:
     _require_admin(actor, agent)
+    require_not_archived(agent)
     cleaned = _clean(fields)
     if "environment" in cleaned:
         cleaned["environment"] = {k: v for k, v in cleaned["environment"].items() if v is not None}
@@ -149,12 +153,45 @@ def agent_update(
     return agent
 
 
+def require_not_archived(agent: Agent) -> None:
+    """An archived agent is history: it is not edited, started or sent messages."""
+    if agent.is_archived:
+        raise Conflict(
+            f"@{agent.handle} is archived: its history stays, but it takes no more work.",
+            code="agent_archived",
+        )
+
+
+def refuse_archived_handles(
+    *, team_id: int, handles: Iterable[str], field: str, hint: str = ""
+) -> None:
+    """Handles that named no active agent: if an archived agent had one, refuse the message
+    saying so (rather than "unknown")."""
+    if archived := archived_handles(team_id=team_id, handles=handles):
+        names = ", ".join(f"@{h}" for h in archived)
+        verb = "is archived and takes" if len(archived) == 1 else "are archived and take"
+        raise Conflict(f"{names} {verb} no messages.{hint}", field=field, code="agent_archived")
+
+
 @transaction.atomic
-def agent_delete(*, actor: Membership, agent: Agent) -> None:
+def agent_mark_archived(*, actor: Membership, agent: Agent) -> bool:
+    """Archive the agent row: out of the team's lists, no more work, its handle free, its
+    secrets gone; its runs, messages and artifacts stay. False if it was already archived.
+
+    apps.runs.archiving.agent_archive calls this and stops the agent's live runs in the same
+    transaction; on its own it would leave them running.
+    """
     _require_admin(actor, agent)
-    agent_id, team_id = agent.pk, agent.team_id
-    agent.delete()
-    broadcast_on_commit(team_group(team_id), agent_removed_event(agent_id))
+    now = timezone.now()
+    # Guarded: of two people archiving at once, one archives.
+    archived = Agent.objects.active().filter(pk=agent.pk)
+    if not archived.update(archived_at=now, archived_by=actor.user, updated_at=now):
+        return False
+    agent.archived_at, agent.archived_by, agent.updated_at = now, actor.user, now
+    # Credentials for a process that will never start again.
+    AgentSecret.objects.filter(agent=agent).delete()
+    _broadcast_agent(agent)
+    return True
 
 
 def agent_set_status(*, agent: Agent, status: AgentStatus) -> bool:
@@ -172,4 +209,7 @@ def agent_secret_values(*, agent: Agent) -> dict[str, str]:
 
 
 def _broadcast_agent(agent: Agent) -> None:
-    broadcast_on_commit(team_group(agent.team_id), agent_changed_event(agent))
+    if agent.is_archived:  # gone from the team's lists
+        broadcast_on_commit(team_group(agent.team_id), agent_removed_event(agent.pk))
+    else:
+        broadcast_on_commit(team_group(agent.team_id), agent_changed_event(agent))

@@ -1,5 +1,6 @@
 """Agent pages. The access_<entity> selectors' NotFound and PermissionDenied are the 404 and
-403 pages. Opening an agent's direct thread is a threads view (apps.threads.views)."""
+403 pages. Opening an agent's direct thread is a threads view (apps.threads.views); archiving
+one, which stops its runs, is a runs view (apps.runs.views)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from apps.agents import selectors, services
 from apps.agents.forms import AgentForm
@@ -22,13 +22,18 @@ from apps.teams.selectors import access_team
 @login_required
 def agent_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     membership = access_team(user=request.user, team_id=team_id)
+    archived = request.GET.get("archived") == "1"
     return render(
         request,
         "agents/agent_list.html",
         {
             "team": membership.team,
             "membership": membership,
-            "agents": selectors.agent_list(team=membership.team),
+            "archived": archived,
+            "agents": selectors.agent_list(team=membership.team, archived=archived),
+            "archived_count": (
+                0 if archived else selectors.agent_list(team=membership.team, archived=True).count()
+            ),
         },
     )
 
@@ -63,6 +68,8 @@ def agent_detail(request: AuthenticatedHttpRequest, agent_id: int) -> HttpRespon
             "secret_names": [s.name for s in agent.secrets.all()],
             "capabilities": capabilities_of(agent.harness),
             "runs": agent.runs.order_by("-id")[:10],
+            # An archived agent's page is its history: the direct thread to read, not to open.
+            "direct_thread": agent.direct_threads.first() if agent.is_archived else None,
         },
     )
 
@@ -72,6 +79,9 @@ def agent_edit(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse
     membership, agent = selectors.access_agent(
         user=request.user, agent_id=agent_id, role=Role.ADMIN
     )
+    if agent.is_archived:
+        messages.error(request, f"@{agent.handle} is archived: its page is kept as history.")
+        return redirect("agent-detail", agent_id=agent.pk)
     form = AgentForm(request.POST or None, initial=AgentForm.initial_for(agent))
     if request.method == "POST" and form.is_valid():
         try:
@@ -91,16 +101,3 @@ def agent_edit(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse
             "secret_names": [s.name for s in agent.secrets.all()],
         },
     )
-
-
-@login_required
-@require_POST
-def agent_delete(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
-    membership, agent = selectors.access_agent(user=request.user, agent_id=agent_id)
-    try:
-        services.agent_delete(actor=membership, agent=agent)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("agent-detail", agent_id=agent_id)
-    messages.success(request, f"@{agent.handle} was deleted.")
-    return redirect("agent-list", team_id=membership.team_id)

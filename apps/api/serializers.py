@@ -8,11 +8,13 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.agents.models import Agent
+from apps.agents.models import Agent, Harness
+from apps.agents.services import ENV_NAME_RE, MAX_ENV_VALUE
 from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote
 from apps.artifacts.selectors import artifact_version_get
 from apps.core.errors import NotFound
-from apps.teams.models import Membership, Team
+from apps.core.patterns import SHELL_WORDS
+from apps.teams.models import Invitation, InvitationStatus, Membership, Team
 from apps.threads.events import message_payload
 from apps.threads.models import Thread
 
@@ -39,9 +41,46 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["id", "user", "username", "email", "role", "created_at"]
 
 
+class InvitationOutput(serializers.ModelSerializer):
+    """An invitation, as its team's admins and its invitee see it: never whether a user by the
+    invitee's name exists, nor their email."""
+
+    team_name = serializers.CharField(source="team.name")
+    invited_by = serializers.CharField(
+        source="invited_by.username", allow_null=True, help_text="The inviter's username."
+    )
+    status = serializers.ChoiceField(
+        source="current_status",
+        choices=InvitationStatus.choices,
+        help_text="pending until answered or revoked; expired once past expires_at.",
+    )
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id", "team", "team_name", "invitee", "role", "status", "invited_by", "expires_at",
+            "created_at", "closed_at",
+        ]  # fmt: skip
+
+
+class InvitationSentOutput(serializers.Serializer):
+    """The answer to an invitation, the same whether or not a user by that name exists."""
+
+    invitation = InvitationOutput()
+    accept_url = serializers.URLField(
+        help_text="The invitation link (shown this once): it opens the invitation for the "
+        "invitee, signed in, and for no one else."
+    )
+
+
 class AgentOutput(serializers.ModelSerializer):
     secret_names = serializers.SerializerMethodField(
         help_text="Names of the agent's secrets. Values are write-only and never returned."
+    )
+    archived = serializers.BooleanField(
+        source="is_archived",
+        read_only=True,
+        help_text="Deleted: kept as history, out of the lists, takes no more work.",
     )
 
     class Meta:
@@ -50,26 +89,65 @@ class AgentOutput(serializers.ModelSerializer):
             "id", "team", "handle", "display_name", "harness", "model", "instructions",
             "command", "image", "setup_commands", "environment", "secret_names",
             "run_timeout_seconds", "max_concurrent_runs", "status", "created_at", "updated_at",
+            "archived", "archived_at", "archived_by",
         ]  # fmt: skip
 
     def get_secret_names(self, agent: Agent) -> list[str]:
         return [s.name for s in agent.secrets.all()]
 
 
+# As apps.agents.services cleans a handle: @ and surrounding space dropped, lowercased.
+HANDLE_INPUT = r"^\s*@*[A-Za-z0-9\u212a][A-Za-z0-9\u212a_-]{0,39}\s*$"
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "propertyNames": {"pattern": ENV_NAME_RE.pattern},
+        "additionalProperties": {"type": ["string", "null"], "maxLength": MAX_ENV_VALUE},
+    }
+)
+class EnvironmentField(serializers.DictField):
+    """NAME: value pairs, NAME an environment variable's name."""
+
+    child = serializers.CharField(allow_blank=True, allow_null=True, max_length=MAX_ENV_VALUE)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            for name in data:
+                if not ENV_NAME_RE.match(name):
+                    raise serializers.ValidationError(
+                        f"“{name}” is not a valid environment variable name."
+                    )
+        return super().to_internal_value(data)
+
+
 class AgentInput(serializers.Serializer):
-    handle = serializers.CharField(max_length=41)
+    handle = serializers.RegexField(
+        HANDLE_INPUT,
+        max_length=41,
+        trim_whitespace=False,
+        error_messages={
+            "invalid": "A handle is 1–40 lowercase letters, digits, - or _, starting with a "
+            "letter or digit."
+        },
+    )
     display_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
-    harness = serializers.CharField(required=False)
+    harness = serializers.ChoiceField(choices=Harness.choices, required=False)
     model = serializers.CharField(max_length=120, required=False, allow_blank=True)
     instructions = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
-    command = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    command = serializers.RegexField(
+        SHELL_WORDS,
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        error_messages={"invalid": "The command does not parse as shell words."},
+    )
     image = serializers.CharField(max_length=200, required=False)
     setup_commands = serializers.ListField(child=serializers.CharField(), required=False)
-    environment = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, allow_null=True), required=False
-    )
-    secrets = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, allow_null=True),
+    environment = EnvironmentField(required=False)
+    secrets = EnvironmentField(
         required=False,
         write_only=True,
         help_text="NAME: value. Stored encrypted, never returned. null or '' removes one.",
@@ -82,7 +160,9 @@ class AgentInput(serializers.Serializer):
 
 class ThreadOutput(serializers.ModelSerializer):
     label = serializers.CharField(read_only=True)  # type: ignore[assignment]  # DRF pops declared fields off the class
-    unread = serializers.IntegerField(read_only=True, required=False, default=None)
+    unread = serializers.IntegerField(
+        read_only=True, help_text="Messages the requesting user has not read yet."
+    )
 
     class Meta:
         model = Thread

@@ -7,6 +7,7 @@ from django.db import models
 
 from apps.core.errors import ServiceError
 from apps.core.models import TimeStampedModel
+from apps.core.patterns import stripped
 from apps.teams.models import Team
 
 
@@ -83,16 +84,16 @@ class ArtifactVersion(models.Model):
 
 
 MEMORY_KEY_RE = re.compile(r"^[\w][\w .:/@+-]{0,199}$")
+MEMORY_KEY_HELP = "A memory key is 1–200 characters: letters, digits, space and . _ - : / @ +."
+# A key as the doors take it (what memory_key_clean accepts), for their serializers and schema.
+MEMORY_KEY_INPUT = stripped(MEMORY_KEY_RE.pattern)
 
 
 def memory_key_clean(key: str) -> str:
     """The key stripped, or ServiceError when it is not one a note can have."""
     key = (key or "").strip()
     if not MEMORY_KEY_RE.match(key):
-        raise ServiceError(
-            "A memory key is 1–200 characters: letters, digits, space and . _ - : / @ +.",
-            field="key",
-        )
+        raise ServiceError(MEMORY_KEY_HELP, field="key")
     return key
 
 

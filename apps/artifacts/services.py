@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
+from apps.artifacts.media_types import media_type_clean
 from apps.artifacts.models import (
     Artifact,
     ArtifactKind,
@@ -20,22 +21,23 @@ from apps.artifacts.models import (
     version_path,
 )
 from apps.core.errors import ServiceError
+from apps.core.patterns import stripped
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import require_role
 from apps.threads.models import MessageKind, Thread
 from apps.threads.services import NewMessage, messages_append
 
 NAME_RE = re.compile(r"^[\w][\w .@+/-]{0,199}$")
+NAME_HELP = "An artifact name is 1–200 characters: letters, digits, space and . _ - / @ +."
+# A name as the doors take it (what _check_name accepts), for their serializers and schema.
+NAME_INPUT = r"^(?![\s\S]*\.\.)" + stripped(NAME_RE.pattern).removeprefix("^")
 MAX_MEMORY_BYTES = 64 * 1024
 
 
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not NAME_RE.match(name) or ".." in name:
-        raise ServiceError(
-            "An artifact name is 1–200 characters: letters, digits, space and . _ - / @ +.",
-            field="name",
-        )
+        raise ServiceError(NAME_HELP, field="name")
     return name
 
 
@@ -73,7 +75,7 @@ def artifact_put(
     artifact_check_size(len(data))
     if kind == ArtifactKind.LINK and not re.match(r"^https?://", url or ""):
         raise ServiceError("A link artifact needs an http(s) url.", field="url")
-    media_type = media_type or _guess_media_type(name, kind)
+    media_type = media_type_clean(media_type) if media_type else _guess_media_type(name, kind)
     sha256 = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         artifact = _artifact_for_update(team=team, name=name, kind=kind, thread=thread)

@@ -14,17 +14,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.artifacts import selectors, services
 from apps.artifacts.forms import ArtifactForm, MemoryDeleteForm, MemoryNoteForm
+from apps.artifacts.media_types import is_media_type
 from apps.artifacts.previews import version_preview
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
 from apps.core.http import AuthenticatedHttpRequest
+from apps.core.ids import bounded_int
 from apps.teams.models import Membership, Role
 from apps.teams.selectors import access_team
 from apps.threads.selectors import thread_list
-
-
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
 
 
 @login_required
@@ -35,7 +33,7 @@ def artifact_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
         team_id=team_id,
         role=Role.MEMBER if request.method == "POST" else Role.VIEWER,
     )
-    thread_id = _int_or_none(request.GET.get("thread"))
+    thread_id = bounded_int(request.GET.get("thread"))  # anything else: no filter
     threads = list(thread_list(team=membership.team, user=request.user))
     form = ArtifactForm(request.POST or None, request.FILES or None)
     thread_field = form.fields["thread"]
@@ -72,7 +70,7 @@ def _put_from_form(membership: Membership, form: ArtifactForm, threads: list) ->
             name=data["name"],
             content=content,
             kind=data["kind"],
-            media_type=(upload.content_type or "") if upload is not None else "",
+            media_type=_sent_media_type(upload),
             url=data.get("url") or "",
             thread=next((t for t in threads if t.pk == data.get("thread")), None),
         )
@@ -81,12 +79,19 @@ def _put_from_form(membership: Membership, form: ArtifactForm, threads: list) ->
         return None
 
 
+def _sent_media_type(upload: Any) -> str:
+    """The media type the browser gave the file, if it is one (else the service guesses one
+    from the name): it is not a field the person filled in, so it is not refused."""
+    sent = (upload.content_type or "") if upload is not None else ""
+    return sent if is_media_type(sent) else ""
+
+
 @login_required
 @require_GET
 def artifact_detail(request: AuthenticatedHttpRequest, artifact_id: int) -> HttpResponse:
     membership, artifact = selectors.access_artifact(user=request.user, artifact_id=artifact_id)
     versions = list(selectors.artifact_version_list(artifact=artifact))
-    wanted = _int_or_none(request.GET.get("v"))
+    wanted = bounded_int(request.GET.get("v"))
     selected = next((v for v in versions if v.version == wanted), versions[0] if versions else None)
     if wanted is not None and (selected is None or selected.version != wanted):
         raise Http404

@@ -36,3 +36,9 @@ class PermissionDenied(ServiceError, django_exceptions.PermissionDenied):
 
     def __init__(self, message: str = "You do not have permission to do that.") -> None:
         super().__init__(message, code="permission_denied")
+
+
+class Conflict(ServiceError):
+    """The row's state refuses the request (e.g. the agent is archived)."""
+
+    status_code = 409

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import NotFound
 from apps.core.websocket import authenticated_user
 from apps.runs.events import run_group
 from apps.runs.selectors import access_run
+from apps.teams.consumers import MemberConsumer
 
 
-class RunConsumer(AsyncWebsocketConsumer):
+class RunConsumer(MemberConsumer):
     async def connect(self) -> None:
         user = authenticated_user(self.scope)
         await self.accept()
@@ -27,6 +27,7 @@ class RunConsumer(AsyncWebsocketConsumer):
         except NotFound:
             await self.close(code=4404)
             return
+        await self.follow_membership(team_id=run.team_id, user_id=user.pk)
         self.group = run_group(run.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.agents.models import Agent
+from apps.agents.services import require_not_archived
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.runs.dispatch import dispatch_on_commit
 from apps.runs.models import Run
@@ -43,6 +44,14 @@ def run_create(new: NewRun) -> Run:
     its context across follow-ups.
     """
     agent = new.agent
+    # Archiving takes this lock too (apps.runs.archiving): a run is never created beside it.
+    agent.archived_at = (
+        Agent.objects.select_for_update(no_key=True)
+        .filter(pk=agent.pk)
+        .values_list("archived_at", flat=True)
+        .get()
+    )
+    require_not_archived(agent)
     if not new.prompt or not new.prompt.strip():
         raise ServiceError("A run needs a prompt.", field="prompt")
     if len(new.prompt.encode()) > MAX_PROMPT_BYTES:

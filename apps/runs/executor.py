@@ -34,6 +34,7 @@ from apps.harnesses.base import (
     StdinMode,
 )
 from apps.runs import ingest
+from apps.runs.masking import SecretMask
 from apps.runs.models import Run, RunStatus
 from apps.runs.preamble import instructions_for
 from apps.runs.prompts import prompt_from_deliveries
@@ -104,7 +105,7 @@ class RunExecution:
         self.agent = run.agent
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.batch: list[NormalizedEvent] = []
-        self.secrets: list[str] = []
+        self.secrets = SecretMask()
         self.process: SandboxProcess | None = None
         self.adapter: Adapter | None = None
         self.stdin_open = False
@@ -145,7 +146,7 @@ class RunExecution:
                 run=self.run,
                 from_statuses=[RunStatus.STARTING],
                 to=RunStatus.FAILED,
-                error=ingest.mask_secrets(reason, self.secrets),
+                error=self.secrets.text(reason),
             )
             return
         with Subscription(self.run.pk, self.wake):
@@ -162,7 +163,8 @@ class RunExecution:
     def attach(self, process: SandboxProcess) -> None:
         """Take over a run whose worker died: its process's output after what was stored."""
         run, agent = self.run, self.agent
-        self.secrets = [v for v in agent_secret_values(agent=agent).values() if len(v) >= 4]
+        # The run token is not known here (only its hash is stored): it is not masked.
+        self.secrets = SecretMask(agent_secret_values(agent=agent).values())
         self.adapter = self.make_adapter()
         self.adapter.session_id = run.session_id or None
         self.process = process
@@ -198,7 +200,7 @@ class RunExecution:
         run, agent = self.run, self.agent
         secrets = agent_secret_values(agent=agent)
         token = token_issue(run=run)
-        self.secrets = [v for v in secrets.values() if len(v) >= 4] + [token]
+        self.secrets = SecretMask([*secrets.values(), token])
         self.adapter = self.make_adapter()
         env = {
             **{k: str(v) for k, v in agent.environment.items()},
@@ -442,7 +444,7 @@ class RunExecution:
         if process is not None and exit_code is None:
             self.kill()
             exit_code = process.wait(timeout=KILL_WAIT_SECONDS)
-        stderr_tail = ingest.mask_secrets(process.stderr_tail() if process else "", self.secrets)
+        stderr_tail = self.secrets.text(process.stderr_tail() if process else "")
         if self.adapter is not None:
             self.batch.extend(self.adapter.finish(exit_code, stderr_tail))
         self.flush()
@@ -469,7 +471,7 @@ class RunExecution:
             from_statuses=[RunStatus.STARTING, RunStatus.RUNNING],
             to=status,
             exit_code=exit_code,
-            error=ingest.mask_secrets(error, self.secrets)[:2000],
+            error=self.secrets.text(error)[:2000],
             stderr_tail=stderr_tail[-4000:],
         )
 

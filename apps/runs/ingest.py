@@ -1,7 +1,8 @@
 """Run output: harness events stored in batches, and the writer that groups those batches.
 
-`run_ingest` stores one batch of one run's normalized events (masked) in one transaction, with
-its messages in the feed and one broadcast. The writer thread below groups batches:
+`run_ingest` stores one batch of one run's normalized events (secrets masked:
+apps.runs.masking) in one transaction, with its messages in the feed and one broadcast. The
+writer thread below groups batches:
 
 Executors hand their batches (≤50 ms of one run's events) to this process's writer. It takes
 everything queued and stores it in one transaction, then takes what arrived meanwhile: when
@@ -24,6 +25,7 @@ from django.db import transaction
 
 from apps.core.db import connections_done
 from apps.harnesses.base import EventKind, NormalizedEvent
+from apps.runs.masking import SecretMask
 from apps.runs.models import Run, RunEvent
 from apps.threads.models import MessageKind
 from apps.threads.services import NewMessage, messages_append
@@ -37,7 +39,7 @@ MAX_BATCHES_PER_TRANSACTION = 200
 class Batch:
     run: Run
     events: list[NormalizedEvent]
-    secrets: list[str]
+    secrets: SecretMask
     stdout_lines: int
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
@@ -117,22 +119,6 @@ _MESSAGE_KINDS = {
 }
 
 
-def mask_secrets(value: Any, secrets: list[str]) -> Any:
-    """Make harness output safe to store: every secret value found in `value` (recursively)
-    is masked, and NUL characters (which PostgreSQL text cannot hold) become U+FFFD."""
-    if isinstance(value, str):
-        value = value.replace("\x00", "\ufffd")
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, "••••••")
-        return value
-    if isinstance(value, dict):
-        return {k: mask_secrets(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, secrets) for v in value]
-    return value
-
-
 def _message_for(event: NormalizedEvent, run: Run) -> NewMessage | None:
     kind = _MESSAGE_KINDS.get(event.kind)
     if kind is None:
@@ -176,7 +162,7 @@ def run_ingest(
     *,
     run: Run,
     events_batch: list[NormalizedEvent],
-    secrets: list[str],
+    secrets: SecretMask,
     stdout_lines: int | None = None,
 ) -> None:
     """Persist a batch of harness events in one transaction; the feed gets one broadcast."""
@@ -190,14 +176,14 @@ def _store(
     *,
     run: Run,
     events_batch: list[NormalizedEvent],
-    secrets: list[str],
+    secrets: SecretMask,
     stdout_lines: int | None,
 ) -> None:
     first_seq = run.last_event_seq + 1
     masked = [
         NormalizedEvent(
             kind=e.kind,
-            data=mask_secrets(e.data, secrets),
+            data=secrets.mask(e.data),
             raw=None,
             session_id=e.session_id,
         )

@@ -52,7 +52,8 @@ class Run(TimeStampedModel):
     """One execution of an agent's harness: a container (or local process) and its output."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="runs")
+    # PROTECT: an agent is archived, never deleted, so its runs are never lost with it.
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs")
     thread = models.ForeignKey(
         "threads.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )

@@ -16,7 +16,10 @@ def instructions_for(run: Run, *, via_mcp: bool) -> str:
     agent = run.agent
     teammates = [
         f"@{a.handle} ({a.display_name}, {a.harness})"
-        for a in Agent.objects.filter(team_id=run.team_id).exclude(pk=agent.pk).order_by("handle")
+        for a in Agent.objects.active()
+        .filter(team_id=run.team_id)
+        .exclude(pk=agent.pk)
+        .order_by("handle")
     ]
     where = f" You are working in {run.thread.label}." if run.thread is not None else ""
     how = (

@@ -19,11 +19,13 @@ from django.utils import timezone
 from apps.agents.models import Agent, AgentStatus
 from apps.core import sql
 from apps.runs import wakeup
+from apps.runs.archiving import archived_reason
 from apps.runs.creation import NewRun, run_create
 from apps.runs.models import ACTIVE_STATUSES, Run
 from apps.runs.prompts import prompt_from_deliveries
 from apps.teams.models import Membership, Role
 from apps.teams.selectors import require_role
+from apps.threads.deliveries import deliveries_fail_for_agent
 from apps.threads.models import Delivery, Message
 from apps.threads.services import message_post, thread_direct_for_agent
 
@@ -45,6 +47,9 @@ def deliveries_dispatch(*, agent_id: int) -> list[Run]:
         # thread deadlock (PostgreSQL).
         agent = Agent.objects.select_for_update(no_key=True).filter(pk=agent_id).first()
         if agent is None or agent.status == AgentStatus.DISABLED:
+            return created
+        if agent.is_archived:  # never woken; what reached it meanwhile fails, visibly
+            deliveries_fail_for_agent(agent_id=agent.pk, reason=archived_reason(agent))
             return created
         pending = list(
             Delivery.objects.dispatchable(now=timezone.now())

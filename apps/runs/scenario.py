@@ -56,7 +56,7 @@ def scenario_agents(
     """The lead and two workers, created on first use; existing ones are reused as they are."""
     agents = {}
     for handle, spec in OFFLINE_AGENTS.items():
-        existing = Agent.objects.filter(team=actor.team, handle=handle).first()
+        existing = Agent.objects.active().filter(team=actor.team, handle=handle).first()
         if existing is not None:
             agents[handle] = existing
             continue

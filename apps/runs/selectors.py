@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from apps.agents.models import Agent
 from apps.core.errors import NotFound
 from apps.runs.models import Run, RunEvent
 from apps.teams.models import Membership, Role
@@ -24,6 +25,12 @@ def run_list_for_user(
     if status:
         runs = runs.filter(status=status)
     return runs.prefetch_related("children").order_by("-id")
+
+
+def run_list_live(*, agent: Agent) -> list[Run]:
+    """The agent's queued, starting and running runs (the agent is the actor's: see
+    access_agent)."""
+    return list(Run.objects.filter(agent=agent).active().select_related("thread").order_by("id"))
 
 
 def access_run(

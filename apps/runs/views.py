@@ -1,5 +1,6 @@
-"""Run pages, and starting a run or the demo from the agent and dashboard pages. The
-access_<entity> selectors' NotFound and PermissionDenied are the 404 and 403 pages."""
+"""Run pages; starting a run or the demo from the agent and dashboard pages, and archiving an
+agent (which stops its runs). The access_<entity> selectors' NotFound and PermissionDenied are
+the 404 and 403 pages."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from apps.agents.selectors import access_agent
 from apps.core.errors import ServiceError
 from apps.core.http import AuthenticatedHttpRequest
 from apps.harnesses import capabilities_of
-from apps.runs import selectors
+from apps.runs import archiving, selectors
 from apps.runs.creation import run_start
 from apps.runs.routing import run_send_message
 from apps.runs.scenario import scenario_start
@@ -45,7 +47,8 @@ def run_detail(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
             "tree": tree if len(tree) > 1 else [],
             "capabilities": capabilities_of(run.harness),
             "events": selectors.run_events(run=run, limit=1000),
-            "can_act": membership.has_role(Role.MEMBER),
+            # An archived agent's runs are history: nobody replies to them.
+            "can_act": membership.has_role(Role.MEMBER) and not run.agent.is_archived,
             "reply_form": ReplyForm(),
         },
     )
@@ -92,6 +95,33 @@ def agent_run(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("agent-detail", agent_id=agent.pk)
     return redirect("run-detail", run_id=run.pk)
+
+
+@login_required
+def agent_archive(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse:
+    """The agent page's "Archive": a confirmation naming the live runs it stops (GET), then
+    the archive (POST). Its history stays on its page."""
+    membership, agent = access_agent(user=request.user, agent_id=agent_id, role=Role.ADMIN)
+    if agent.is_archived:
+        return redirect("agent-detail", agent_id=agent.pk)
+    if request.method == "POST":
+        try:
+            stopped = archiving.agent_archive(actor=membership, agent=agent)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("agent-detail", agent_id=agent.pk)
+        runs = f" and stopped {len(stopped)} live run{pluralize(len(stopped))}" if stopped else ""
+        messages.success(request, f"Archived @{agent.handle}{runs}; its history stays here.")
+        return redirect("agent-detail", agent_id=agent.pk)
+    return render(
+        request,
+        "agents/agent_archive.html",
+        {
+            "team": membership.team,
+            "agent": agent,
+            "live_runs": selectors.run_list_live(agent=agent),
+        },
+    )
 
 
 @login_required

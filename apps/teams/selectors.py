@@ -4,7 +4,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound, PermissionDenied
-from apps.teams.models import Membership, Role, Team
+from apps.teams.models import Invitation, Membership, Role, Team, invitation_token_hash
 
 
 def team_list_for_user(*, user: User | AnonymousUser) -> QuerySet[Team]:
@@ -64,3 +64,63 @@ def access_member(
 
 def membership_list(*, team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("user__username")
+
+
+def invitation_list(*, team: Team, open_only: bool = False) -> QuerySet[Invitation]:
+    """A team's invitations (only those still open to an answer, if asked), newest first."""
+    invitations = team.invitations.open() if open_only else team.invitations.all()
+    return invitations.select_related("team", "invited_by").order_by("-created_at", "-pk")
+
+
+def invitation_list_for_invitee(*, user: User | AnonymousUser) -> QuerySet[Invitation]:
+    """The invitations addressed to the user that they can still answer, newest first."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.open()
+        .addressed_to(user)
+        .select_related("team", "invited_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def access_invitation(
+    *, user: User | AnonymousUser, team_id: int, invitation_id: int, role: Role = Role.ADMIN
+) -> tuple[Membership, Invitation]:
+    """The user's membership of the team (checked for `role`: invitations are for admins) and
+    the team's invitation `invitation_id` (NotFound if it is not one of this team's)."""
+    actor = access_team(user=user, team_id=team_id, role=role)
+    invitation = (
+        Invitation.objects.select_related("team", "invited_by")
+        .filter(team_id=team_id, pk=invitation_id)
+        .first()
+    )
+    if invitation is None:
+        raise NotFound()
+    return actor, invitation
+
+
+def access_received_invitation(*, user: User | AnonymousUser, invitation_id: int) -> Invitation:
+    """An invitation addressed to the user, whatever its status. Anyone else's is NotFound,
+    as a missing one is."""
+    return _received(user, pk=invitation_id)
+
+
+def invitation_for_link(*, user: User | AnonymousUser, token: str) -> Invitation:
+    """The invitation an invitation link names, if it is addressed to the user (NotFound
+    otherwise: the link is no use to anyone else)."""
+    return _received(user, token_hash=invitation_token_hash(token))
+
+
+def _received(user: User | AnonymousUser, **lookup: object) -> Invitation:
+    if not user.is_authenticated:
+        raise NotFound()
+    invitation = (
+        Invitation.objects.addressed_to(user)
+        .select_related("team", "invited_by")
+        .filter(**lookup)
+        .first()
+    )
+    if invitation is None:
+        raise NotFound()
+    return invitation

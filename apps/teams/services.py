@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.text import slugify
 
-from apps.core.errors import ServiceError
+from apps.core.errors import Conflict, ServiceError
+from apps.core.realtime import broadcast_on_commit
 from apps.core.registry import team_setup_steps
+from apps.teams.events import access_revoked_event, member_group
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import require_role
 
@@ -29,37 +29,16 @@ def team_create(*, name: str, owner: User) -> Team:
     if len(name) > 80:
         raise ServiceError("Team names are at most 80 characters.", field="name")
     if Team.objects.filter(name__iexact=name).exists():
-        raise ServiceError(f"A team named “{name}” already exists.", field="name")
+        raise Conflict(f"A team named “{name}” already exists.", field="name")
     try:
         with transaction.atomic():
             team = Team.objects.create(name=name, slug=_unique_slug(name))
     except IntegrityError:  # created at the same moment by someone else
-        raise ServiceError(f"A team named “{name}” already exists.", field="name") from None
+        raise Conflict(f"A team named “{name}” already exists.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     for step in team_setup_steps():  # what higher apps give a new team (threads: #general)
         step(team=team, owner=owner)
     return team
-
-
-@transaction.atomic
-def member_invite(*, actor: Membership, who: str, role: Role = Role.MEMBER) -> Membership:
-    """Add an existing user, found by username or email, to the actor's team."""
-    require_role(actor, Role.ADMIN, "Only owners and admins can invite members.")
-    if role == Role.OWNER:
-        require_role(actor, Role.OWNER, "Only owners can make someone an owner.")
-    who = who.strip()
-    if not who:
-        raise ServiceError("Give a username or an email address.", field="who")
-    matches = list(get_user_model().objects.filter(Q(username=who) | Q(email__iexact=who))[:2])
-    if not matches:
-        raise ServiceError(f"No user has the username or email “{who}”.", field="who")
-    if len(matches) > 1:
-        raise ServiceError(f"“{who}” matches more than one user; use the username.", field="who")
-    try:
-        with transaction.atomic():
-            return Membership.objects.create(team=actor.team, user=matches[0], role=role)
-    except IntegrityError:
-        raise ServiceError(f"{matches[0]} is already in this team.", field="who") from None
 
 
 @transaction.atomic
@@ -88,7 +67,12 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
     if membership.role == Role.OWNER:
         require_role(actor, Role.OWNER, "Only owners can remove an owner.")
         _require_another_owner(membership)
+    # Their messages, runs and artifacts keep their author (the user, not the membership);
+    # their access goes: requests ask for the membership each time, open sockets are closed.
     membership.delete()
+    broadcast_on_commit(
+        member_group(membership.team_id, membership.user_id), access_revoked_event()
+    )
 
 
 def _require_another_owner(membership: Membership) -> None:
@@ -98,7 +82,7 @@ def _require_another_owner(membership: Membership) -> None:
         .exclude(pk=membership.pk)
     )
     if not others.exists():
-        raise ServiceError("A team always keeps at least one owner.", field="role")
+        raise Conflict("A team always keeps at least one owner.", field="role")
 
 
 HOP_LIMIT_RANGE = (1, 1000)

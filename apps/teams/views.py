@@ -6,21 +6,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.errors import ServiceError
 from apps.core.forms import add_service_error
 from apps.core.http import AuthenticatedHttpRequest
-from apps.teams import selectors, services
+from apps.teams import invitations, selectors, services
 from apps.teams.forms import InviteForm, RoleForm, TeamForm, TeamSettingsForm
-from apps.teams.models import Role
+from apps.teams.models import Invitation, Role
 
 
 @login_required
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     team = selectors.team_list_for_user(user=request.user).first()
     if team is None:
-        return redirect("team-new")
+        invited = selectors.invitation_list_for_invitee(user=request.user).exists()
+        return redirect("invitations" if invited else "team-new")
     return redirect("dashboard-team", team_id=team.pk)
 
 
@@ -48,13 +51,20 @@ def members(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            member = services.member_invite(
+            issued = invitations.invitation_create(
                 actor=membership, who=form.cleaned_data["who"], role=Role(form.cleaned_data["role"])
             )
         except ServiceError as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, f"{member.user.username} joined as {member.role}.")
+            # The same words whether or not such a user exists.
+            invitation = issued.invitation
+            messages.success(
+                request,
+                f"Invited “{invitation.invitee}” as {invitation.role}. They see the invitation "
+                f"when they sign in; you can also send them this link, which only they can "
+                f"use: {request.build_absolute_uri(issued.link_path)}",
+            )
             return redirect("team-members", team_id=team_id)
     return render(
         request,
@@ -63,6 +73,11 @@ def members(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
             "team": membership.team,
             "membership": membership,
             "members": selectors.membership_list(team=membership.team),
+            "invitations": (
+                selectors.invitation_list(team=membership.team, open_only=True)
+                if membership.has_role(Role.ADMIN)
+                else []
+            ),
             "form": form,
             "roles": Role.choices,
             "settings_form": TeamSettingsForm(initial={"hop_limit": membership.team.hop_limit}),
@@ -118,3 +133,82 @@ def member_remove(request: AuthenticatedHttpRequest, team_id: int, member_id: in
     if member.pk == actor.pk:
         return redirect("home")
     return redirect("team-members", team_id=team_id)
+
+
+@login_required
+@require_POST
+def invitation_revoke(
+    request: AuthenticatedHttpRequest, team_id: int, invitation_id: int
+) -> HttpResponse:
+    actor, invitation = selectors.access_invitation(
+        user=request.user, team_id=team_id, invitation_id=invitation_id
+    )
+    try:
+        invitations.invitation_revoke(actor=actor, invitation=invitation)
+        messages.success(request, f"The invitation of “{invitation.invitee}” is revoked.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("team-members", team_id=team_id)
+
+
+@login_required
+def invitation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The invitations addressed to the signed-in user, to accept or decline."""
+    received = selectors.invitation_list_for_invitee(user=request.user)
+    return render(request, "teams/invitations.html", {"invitations": list(received)})
+
+
+@login_required
+def invitation_link(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
+    """Where an invitation link leads: that invitation, if it is addressed to this user."""
+    invitation = selectors.invitation_for_link(user=request.user, token=token)
+    return render(request, "teams/invitations.html", {"invitations": [invitation]})
+
+
+@login_required
+@require_POST
+def invitation_accept(request: AuthenticatedHttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = selectors.access_received_invitation(
+        user=request.user, invitation_id=invitation_id
+    )
+    try:
+        membership = invitations.invitation_accept(user=request.user, invitation=invitation)
+    except ServiceError as exc:
+        return _invitation_answer(request, invitation, error=exc.message)
+    messages.success(request, f"You joined {invitation.team.name} as {membership.role}.")
+    dashboard = reverse("dashboard-team", kwargs={"team_id": membership.team_id})
+    if request.htmx:
+        return HttpResponseClientRedirect(dashboard)
+    return redirect(dashboard)
+
+
+@login_required
+@require_POST
+def invitation_decline(request: AuthenticatedHttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = selectors.access_received_invitation(
+        user=request.user, invitation_id=invitation_id
+    )
+    try:
+        invitation = invitations.invitation_decline(user=request.user, invitation=invitation)
+    except ServiceError as exc:
+        return _invitation_answer(request, invitation, error=exc.message)
+    return _invitation_answer(request, invitation)
+
+
+def _invitation_answer(
+    request: AuthenticatedHttpRequest, invitation: Invitation, *, error: str | None = None
+) -> HttpResponse:
+    """htmx gets the invitation's refreshed row (422 with the error); a plain form post a
+    redirect to the invitations page."""
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"You declined the invitation to {invitation.team.name}.")
+        return redirect("invitations")
+    return render(
+        request,
+        "teams/invitations.html#invitation",
+        {"invitation": invitation, "error": error},
+        status=422 if error else 200,
+    )

@@ -18,12 +18,15 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 
+from apps.core.consumers import CLOSE_NOT_FOUND
 from apps.core.errors import NotFound
+from apps.core.ids import MAX_ID, bounded_int
+from apps.core.json_depth import json_loads
 from apps.core.websocket import authenticated_user
+from apps.teams.consumers import MemberConsumer
 from apps.teams.models import Membership
 from apps.teams.selectors import access_team
 from apps.threads import events, selectors, services
@@ -31,7 +34,6 @@ from apps.threads.models import Message, Thread
 
 BACKFILL_CHUNK = 500
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
 MARK_READ_EVERY_SECONDS = 5.0
 # How long an out-of-order live event waits for the ones before it before the consumer reads
 # the gap from the database. Without it, two posts whose broadcasts cross make every viewer
@@ -39,7 +41,7 @@ MARK_READ_EVERY_SECONDS = 5.0
 GAP_GRACE_SECONDS = 0.25
 
 
-class ThreadStreamConsumer(AsyncWebsocketConsumer):
+class ThreadStreamConsumer(MemberConsumer):
     """Common part: authorise, join the thread's group, keep the stream in order.
 
     Subclasses define `group_for` and `item_for` (which broadcasts they get, and how a stored
@@ -69,6 +71,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except NotFound:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        await self.follow_membership(team_id=self.thread.team_id, user_id=user.pk)
         self.group = self.group_for(self.thread.pk)
         self.streaming = False
         self.held: list[dict[str, Any]] = []
@@ -182,8 +185,8 @@ class ThreadJSONConsumer(ThreadStreamConsumer):
         since = self.query_param("since")
         if since is None:
             start = self.thread.last_seq
-        elif since.isdigit():
-            start = int(since)
+        elif (seq := bounded_int(since, low=0)) is not None:
+            start = seq
         else:
             await self.send(json.dumps({"type": "error", "error": "since must be a number"}))
             await self.close(code=4400)
@@ -200,7 +203,7 @@ class ThreadJSONConsumer(ThreadStreamConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Writes go over HTTP; the socket only answers pings so clients can check liveness.
         try:
-            frame = json.loads(text_data or "")
+            frame = json_loads(text_data or "")
         except ValueError:
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "ping":
@@ -224,13 +227,13 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            frame = json.loads(text_data or "")
-        except ValueError:
+            frame = json_loads(text_data or "")
+        except ValueError:  # not JSON, or nested too deep
             return
         if not isinstance(frame, dict) or frame.get("type") != "resume" or self.streaming:
             return
         since = frame.get("since")
-        if not isinstance(since, int) or since < 0:
+        if not isinstance(since, int) or not 0 <= since <= MAX_ID:
             return
         await self.start_streaming(since)
         await self.mark_read(force=True)
@@ -272,7 +275,7 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         await super().disconnect(code)
 
 
-class TeamConsumer(AsyncWebsocketConsumer):
+class TeamConsumer(MemberConsumer):
     """`/ws/teams/{id}/`: the live dashboard (threads with unread counts, agents, activity)."""
 
     membership: Membership
@@ -294,6 +297,7 @@ class TeamConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         # In the group before the client hears it is connected: it misses no update after.
+        await self.follow_membership(team_id=self.membership.team_id, user_id=user.pk)
         self.group = events.team_group(self.membership.team_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

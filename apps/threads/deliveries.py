@@ -21,8 +21,9 @@ from typing import Any, Protocol
 from django.db import transaction
 from django.utils import timezone
 
+from apps.agents.models import Agent
 from apps.core import sql
-from apps.core.errors import ServiceError
+from apps.core.errors import Conflict
 from apps.core.realtime import broadcast_on_commit
 from apps.core.registry import dispatcher
 from apps.teams.models import Membership, Role
@@ -59,7 +60,7 @@ class Addressed:
     """One recipient of one new message, as messages_append asks for it."""
 
     message: Message
-    agent_id: int
+    agent: Agent  # an instance: the broadcasts read its handle without a query
     hop: int
     parent_run_id: int | None = None
     # Needs no dispatch: e.g. a result handed straight to a `delegate` call waiting for it.
@@ -83,14 +84,14 @@ def _new_delivery(item: Addressed, hop_limit: int) -> Delivery:
     if item.delivered:
         return Delivery(
             message=item.message,
-            agent_id=item.agent_id,
+            agent=item.agent,
             state=DeliveryState.DELIVERED,
             parent_run_id=item.parent_run_id,
         )
     held = item.hop > hop_limit
     return Delivery(
         message=item.message,
-        agent_id=item.agent_id,
+        agent=item.agent,
         parent_run_id=item.parent_run_id,
         held=held,
         reason=(
@@ -120,7 +121,7 @@ def delivery_release(*, actor: Membership, delivery: Delivery) -> Delivery:
             held=False, reason="Released by a human.", updated_at=timezone.now()
         )
         if not released:
-            raise ServiceError("This message is not held.", code="not_held")
+            raise Conflict("This message is not held.", code="not_held")
         delivery.held, delivery.reason = False, "Released by a human."
         broadcast_delivery(delivery)
         dispatcher().agents_dispatch_on_commit([delivery.agent_id])
@@ -142,7 +143,7 @@ def deliveries_take_prompt(*, slot: RunSlot) -> list[Delivery]:
             Delivery.objects.select_for_update(of=("self",))
             .waiting()
             .filter(run_id=slot.run_id)
-            .select_related("message")
+            .select_related("agent", "message")
             .order_by("id")
         )
         deliveries_set_state(deliveries=taken, state=DeliveryState.DELIVERED, run_id=slot.run_id)
@@ -163,7 +164,9 @@ def deliveries_take(*, slot: RunSlot) -> list[Delivery]:
     with transaction.atomic():
         taken = list(
             waiting.select_for_update(of=("self",))
-            .select_related("message__thread", "message__author_user", "message__author_agent")
+            .select_related(
+                "agent", "message__thread", "message__author_user", "message__author_agent"
+            )
             .order_by("id")
         )
         deliveries_set_state(deliveries=taken, state=DeliveryState.DELIVERED, run_id=slot.run_id)
@@ -273,6 +276,21 @@ def deliveries_settle_ended_run(*, run_id: int, stopped: bool, handle: str) -> N
             deliveries_give_back(
                 deliveries=left, reason=f"Run {run_id} ended before it took this message."
             )
+
+
+def deliveries_fail_for_agent(*, agent_id: int, reason: str) -> None:
+    """The agent will never take its waiting messages (it was archived): they fail, visibly,
+    held ones too. Those already delivered to a run stay as they are."""
+    with transaction.atomic():
+        left = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .filter(agent_id=agent_id, state=DeliveryState.PENDING)
+            .select_related("message")
+        )
+        Delivery.objects.filter(pk__in=[d.pk for d in left], held=True).update(held=False)
+        for delivery in left:
+            delivery.held = False  # nothing left to release
+        deliveries_set_state(deliveries=left, state=DeliveryState.FAILED, reason=reason)
 
 
 def deliveries_release_failed_start(*, run_id: int, handle: str, reason: str) -> None:

@@ -21,8 +21,9 @@ class Thread(TimeStampedModel):
     name = models.CharField(max_length=80)
     topic = models.CharField(max_length=250, blank=True)
     # A direct thread is between the team's humans and exactly one agent.
+    # PROTECT: an agent is archived, never deleted; its direct thread stays as history.
     agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="direct_threads"
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="direct_threads"
     )
     # The seq of the newest message; the next message takes last_seq + 1.
     last_seq = models.PositiveBigIntegerField(default=0)
@@ -34,7 +35,13 @@ class Thread(TimeStampedModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="thread_name_unique"),
+            # Channels are addressed by name. A direct thread is its agent's (one each, below):
+            # a new agent that reuses an archived one's handle gets a thread of the same name.
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                condition=models.Q(kind="channel"),
+                name="thread_name_unique",
+            ),
             models.UniqueConstraint(
                 fields=["team", "agent"],
                 condition=models.Q(kind="direct"),
@@ -164,7 +171,7 @@ class Delivery(TimeStampedModel):
     """One message addressed to one agent, tracked until the agent has it (or it failed)."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deliveries")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="deliveries")
     state = models.CharField(
         max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.core.errors import NotFound
@@ -16,20 +16,31 @@ def _with_authors(queryset: QuerySet[Message]) -> QuerySet[Message]:
     )
 
 
-def thread_list(*, team: Team, user: User) -> QuerySet[Thread]:
-    """The team's threads, each annotated with `unread` for this user."""
+def _with_unread(threads: QuerySet[Thread], *, user: User) -> QuerySet[Thread]:
+    """Each thread annotated with `unread`: how many of its messages `user` has not read."""
     read = ThreadReadState.objects.filter(thread=OuterRef("pk"), user=user).values("last_read_seq")[
         :1
     ]
-    return (
-        Thread.objects.filter(team=team)
-        .select_related("agent")
-        .annotate(
-            last_read_seq=Coalesce(Subquery(read), Value(0)),
-            unread=Greatest(F("last_seq") - F("last_read_seq"), Value(0)),
-        )
-        .order_by("kind", "name")
+    return threads.select_related("agent").annotate(
+        last_read_seq=Coalesce(Subquery(read), Value(0)),
+        unread=Greatest(F("last_seq") - F("last_read_seq"), Value(0)),
     )
+
+
+def thread_list(*, team: Team, user: User) -> QuerySet[Thread]:
+    """The team's threads, each annotated with `unread` for this user. An archived agent's
+    direct thread is left out: it is history, opened from the agent's page."""
+    threads = Thread.objects.filter(team=team).filter(
+        Q(agent__isnull=True) | Q(agent__archived_at__isnull=True)
+    )
+    return _with_unread(threads, user=user).order_by("kind", "name")
+
+
+def thread_with_unread(*, thread: Thread, user: User) -> Thread:
+    """`thread` read again, annotated with `unread` for this user (as thread_list has it)."""
+    found = _with_unread(Thread.objects.filter(pk=thread.pk), user=user).get()
+    found.team = thread.team
+    return found
 
 
 def thread_get(*, team: Team, thread_id: int) -> Thread:

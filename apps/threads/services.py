@@ -13,8 +13,9 @@ from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
 from apps.agents.models import Agent
+from apps.agents.services import refuse_archived_handles, require_not_archived
 from apps.core import sql
-from apps.core.errors import ServiceError
+from apps.core.errors import Conflict, ServiceError
 from apps.core.realtime import broadcast_on_commit
 from apps.core.registry import dispatcher
 from apps.teams.models import Membership, Role, Team
@@ -58,7 +59,7 @@ def thread_create_channel(
                 created_by=created_by,
             )  # fmt: skip
     except IntegrityError:
-        raise ServiceError(f"#{name} already exists in this team.", field="name") from None
+        raise Conflict(f"#{name} already exists in this team.", field="name") from None
     broadcast_on_commit(events.team_group(team.pk), lambda: events.thread_changed_event(thread))
     return thread
 
@@ -87,6 +88,7 @@ def thread_direct_for_agent(*, agent: Agent, created_by: User | None = None) -> 
     ).first()
     if existing:
         return existing
+    require_not_archived(agent)
     try:
         with transaction.atomic():
             thread = Thread.objects.create(
@@ -142,10 +144,13 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     any agent with a live run in the thread (a reply there steers it).
 
     A mention that names neither an agent nor a member of the team is refused: a message
-    to nobody must fail loudly rather than vanish.
+    to nobody must fail loudly rather than vanish. So is one to an archived agent's handle.
     """
     handles = extract_mentions(body)
-    agents = {a.handle: a for a in Agent.objects.filter(team_id=thread.team_id, handle__in=handles)}
+    agents = {
+        a.handle: a
+        for a in Agent.objects.active().filter(team_id=thread.team_id, handle__in=handles)
+    }
     # Handles come lowercased; usernames keep their case (the composer suggests "@AdaL").
     usernames = set(
         get_user_model()
@@ -156,6 +161,7 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     )
     unknown = [h for h in handles if h not in agents and h not in usernames]
     if unknown:
+        refuse_archived_handles(team_id=thread.team_id, handles=unknown, field="body")
         names = ", ".join(f"@{h}" for h in unknown)
         raise ServiceError(
             f"No agent or member of this team is called {names}.",
@@ -168,7 +174,7 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     running = dispatcher().agents_running_in(thread_id=thread.pk)
     known = {a.pk for a in recipients}
     if any(pk not in known for pk in running):
-        recipients.extend(Agent.objects.filter(pk__in=running).exclude(pk__in=known))
+        recipients.extend(Agent.objects.active().filter(pk__in=running).exclude(pk__in=known))
     return recipients
 
 
@@ -182,6 +188,10 @@ def message_post(
     body = check_body(body)
     if not body.strip():
         raise ServiceError("Write something first.", field="body")
+    if thread.agent is not None:
+        require_not_archived(thread.agent)  # an archived agent's direct thread is history
+    for agent in extra_recipients:
+        require_not_archived(agent)
     recipients = resolve_recipients(thread=thread, body=body)
     recipients += [
         a for a in extra_recipients if a not in recipients and a.team_id == thread.team_id
@@ -241,7 +251,7 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
         addressed=[
             Addressed(
                 message=message,
-                agent_id=agent.pk,
+                agent=agent,
                 hop=item.hop,
                 parent_run_id=item.parent_run_id,
                 delivered=item.delivered,

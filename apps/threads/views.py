@@ -17,8 +17,9 @@ from apps.agents.selectors import access_agent, agent_list
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
 from apps.core.http import AuthenticatedHttpRequest
+from apps.core.ids import bounded_int
 from apps.teams.models import Membership, Role
-from apps.teams.selectors import access_team, membership_list
+from apps.teams.selectors import access_team, invitation_list_for_invitee, membership_list
 from apps.threads import deliveries, selectors, services
 from apps.threads.forms import MessageForm, ThreadForm
 
@@ -48,6 +49,7 @@ def dashboard(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
             "threads": list(selectors.thread_list(team=team, user=request.user)),
             "agents": list(agent_list(team=team)),
             "activity": selectors.recent_activity(team=team),
+            "invitations": list(invitation_list_for_invitee(user=request.user)),
         },
     )
 
@@ -84,7 +86,9 @@ def thread_page(request: AuthenticatedHttpRequest, thread_id: int) -> HttpRespon
             "has_older": bool(messages) and messages[0].seq > 1,
             "oldest_seq": messages[0].seq if messages else 0,
             "newest_seq": messages[-1].seq if messages else 0,
-            "can_post": membership.has_role(Role.MEMBER),
+            # An archived agent's direct thread is history (message_post refuses it too).
+            "can_post": membership.has_role(Role.MEMBER)
+            and not (thread.agent is not None and thread.agent.is_archived),
             "form": MessageForm(),
             "mention_candidates": _mention_candidates(membership),
         },
@@ -95,9 +99,8 @@ def thread_page(request: AuthenticatedHttpRequest, thread_id: int) -> HttpRespon
 @require_GET
 def messages_older(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     _, thread = selectors.access_thread(user=request.user, thread_id=thread_id)
-    try:
-        before = int(request.GET.get("before", ""))
-    except ValueError:
+    before = bounded_int(request.GET.get("before"), low=0)
+    if before is None:
         return HttpResponse("before must be a number", status=400)
     messages = selectors.messages_before(
         thread=thread, before=before, limit=settings.OZWEB_FEED_PAGE_SIZE

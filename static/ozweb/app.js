@@ -1,4 +1,5 @@
-// ozweb client glue: resume the thread stream, @mention autocomplete, local times.
+// ozweb client glue: resume the thread stream, @mention autocomplete, local times, and what
+// pages ask for in data- attributes. Nothing runs inline (Content-Security-Policy).
 (function () {
   "use strict";
 
@@ -143,6 +144,12 @@
       textarea.focus();
     }
   }
+
+  // The Content-Security-Policy runs no inline handlers: a <select data-autosubmit> (the
+  // artifact list's thread filter) submits its form when changed.
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches("select[data-autosubmit]") && evt.target.form) evt.target.form.requestSubmit();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     localiseTimes(document);

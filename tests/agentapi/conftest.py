@@ -15,7 +15,6 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx2
 import pytest
@@ -27,22 +26,11 @@ from apps.runs.creation import NewRun, run_create
 from apps.runs.models import Run, RunStatus
 from apps.runs.tokens import token_issue
 from apps.runs.transitions import run_transition
+from tests.conftest import shared_test_database_url
 from tests.e2e.servers import ROOT, Daphne, base_env
 from tests.factories import AgentFactory, ThreadFactory
 
 OZ = ROOT / "docker" / "agent-tools" / "oz"
-
-
-def _shared_database_url() -> str:
-    from django.db import connections
-
-    db = connections["default"].settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("the live-server agent API tests share the test database: PostgreSQL only")
-    user = quote(db.get("USER") or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +38,7 @@ def live_ozweb(django_db_setup, tmp_path_factory) -> Iterator[Daphne]:
     """daphne serving ozweb.asgi on a free port, on the test database."""
     tmp = tmp_path_factory.mktemp("agentapi")
     env = base_env(
-        DATABASE_URL=_shared_database_url(),
+        DATABASE_URL=shared_test_database_url(),
         OZWEB_VAR_DIR=str(tmp / "var"),
         OZWEB_RUN_DISPATCH="manual",
     )

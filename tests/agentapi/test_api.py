@@ -185,7 +185,7 @@ def test_bodies_are_limited_by_the_artifact_size_not_the_form_limit(coder_run, s
 
     assert fits.status_code == 200
     assert over_artifact.status_code == 400 and over_artifact.json()["field"] == "content"
-    assert over_request.status_code == 400 and over_request.json()["code"] == "too_large"
+    assert over_request.status_code == 413 and over_request.json()["code"] == "too_large"
 
 
 def test_the_run_preamble_names_every_verb():

@@ -99,7 +99,10 @@ def test_200_waiting_delegations_leave_other_agent_calls_answered_at_once(world:
         base_url=world.url, headers={"Authorization": f"Bearer {world.token}"}, timeout=30
     ) as client:
         for k in range(10):
-            for verb, body in (("whoami", {}), ("send_message", {"to": "@reviewer", "body": k})):
+            for verb, body in (
+                ("whoami", {}),
+                ("send_message", {"to": "@reviewer", "body": str(k)}),
+            ):
                 began = time.monotonic()
                 response = client.post(f"/api/v1/agent/{verb}/", json=body)
                 latencies[verb].append(time.monotonic() - began)

@@ -110,7 +110,7 @@ async def test_a_body_over_the_limit_is_refused_and_not_kept(caller, settings):
 
     status, _, reply = await call("/api/v1/agent/put_artifact/", token=token, body=body, chunks=7)
 
-    assert status == 400 and json.loads(reply)["code"] == "too_large"
+    assert status == 413 and json.loads(reply)["code"] == "too_large"
 
 
 async def test_the_token_stops_working_the_moment_its_run_ends(caller):

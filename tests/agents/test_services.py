@@ -2,7 +2,8 @@ import pytest
 
 from apps.agents import selectors, services
 from apps.agents.models import Agent, AgentSecret, AgentStatus, Harness
-from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.errors import Conflict, NotFound, PermissionDenied, ServiceError
+from apps.runs.archiving import agent_archive
 from apps.teams.models import Role
 from tests.factories import AgentFactory
 
@@ -86,10 +87,11 @@ def test_only_admins_and_owners_manage_agents(request, role_fixture, agent):
     with pytest.raises(PermissionDenied):
         services.agent_update(actor=actor, agent=agent, display_name="Hacked")
     with pytest.raises(PermissionDenied):
-        services.agent_delete(actor=actor, agent=agent)
+        agent_archive(actor=actor, agent=agent)
 
     agent.refresh_from_db()
     assert agent.display_name == "Coder"
+    assert not agent.is_archived
 
 
 def test_admin_manages_agents(admin):
@@ -99,8 +101,9 @@ def test_admin_manages_agents(admin):
     agent.refresh_from_db()
     assert (agent.display_name, agent.model) == ("Robot", "sonnet")
 
-    services.agent_delete(actor=admin, agent=agent)
-    assert not Agent.objects.filter(pk=agent.pk).exists()
+    agent_archive(actor=admin, agent=agent)
+    agent.refresh_from_db()
+    assert agent.is_archived and agent.archived_by == admin.user
 
 
 def test_agent_update_to_a_taken_handle_is_refused(owner, agent):
@@ -122,7 +125,8 @@ def test_services_refuse_another_teams_agent(owner, other_team):
     with pytest.raises(PermissionDenied):
         services.agent_update(actor=owner, agent=other_team["agent"], display_name="x")
     with pytest.raises(PermissionDenied):
-        services.agent_delete(actor=owner, agent=other_team["agent"])
+        agent_archive(actor=owner, agent=other_team["agent"])
+    assert not Agent.objects.archived().exists()
 
 
 def test_access_agent_hides_other_teams_and_checks_the_role(owner, viewer, agent, other_team):
@@ -166,3 +170,53 @@ def test_agent_set_status_moves_only_on_change(agent):
 
     agent.refresh_from_db()
     assert agent.status == AgentStatus.RUNNING
+
+
+# -- archiving (deleting) an agent -----------------------------------------------------------
+
+
+def test_an_archived_agent_leaves_the_lists_loses_its_secrets_and_keeps_its_row(owner, agent):
+    services.agent_update(actor=owner, agent=agent, secrets={"API_KEY": "sk-1"})
+
+    agent_archive(actor=owner, agent=agent)
+
+    assert list(selectors.agent_list(team=owner.team)) == []
+    assert list(selectors.agent_list(team=owner.team, archived=True)) == [agent]
+    assert selectors.access_agent(user=owner.user, agent_id=agent.pk)[1] == agent
+    assert not AgentSecret.objects.filter(agent=agent).exists()
+
+
+def test_an_archived_agent_is_not_edited(owner, agent):
+    agent_archive(actor=owner, agent=agent)
+
+    with pytest.raises(Conflict, match="archived"):
+        services.agent_update(actor=owner, agent=agent, display_name="Back")
+
+
+def test_an_archived_agents_handle_is_free_for_a_new_agent(owner, agent):
+    from apps.threads.services import thread_direct_for_agent
+
+    old_direct = thread_direct_for_agent(agent=agent)
+    agent_archive(actor=owner, agent=agent)
+
+    new = services.agent_create(actor=owner, handle="coder")
+
+    assert new.pk != agent.pk
+    assert list(selectors.agent_list(team=owner.team)) == [new]
+    with pytest.raises(ServiceError, match="already taken"):
+        services.agent_create(actor=owner, handle="coder")
+    new_direct = thread_direct_for_agent(agent=new)  # same name, its own thread
+    assert new_direct.pk != old_direct.pk and new_direct.name == old_direct.name
+
+
+def test_an_agents_history_cannot_be_deleted_with_it(owner, agent, thread):
+    from django.db.models import ProtectedError
+
+    from apps.runs.models import Run
+    from apps.threads.services import thread_direct_for_agent
+
+    Run.objects.create(team=owner.team, agent=agent, thread=thread, prompt="x", harness="claude")
+    thread_direct_for_agent(agent=agent)
+
+    with pytest.raises(ProtectedError):
+        agent.delete()

@@ -83,14 +83,71 @@ def test_only_admins_reach_the_agent_forms(request, role_fixture, team, agent):
     assert client.get(f"/agents/{agent.pk}/").status_code == 200
 
 
-def test_agent_delete(web, agent):
-    response = web.post(f"/agents/{agent.pk}/delete/")
+def test_archiving_from_the_agent_page(web, agent):
+    response = web.post(f"/agents/{agent.pk}/archive/")
 
-    assert response.status_code == 302
-    assert not Agent.objects.filter(pk=agent.pk).exists()
+    assert response.status_code == 302 and response["Location"] == f"/agents/{agent.pk}/"
+    agent.refresh_from_db()
+    assert agent.is_archived
 
 
-def test_a_viewer_cannot_delete_an_agent(viewer, agent):
-    web_client_for(viewer.user).post(f"/agents/{agent.pk}/delete/")
+def test_a_viewer_cannot_archive_an_agent(viewer, agent):
+    client = web_client_for(viewer.user)
 
-    assert Agent.objects.filter(pk=agent.pk).exists()
+    assert client.get(f"/agents/{agent.pk}/archive/").status_code == 403
+    assert client.post(f"/agents/{agent.pk}/archive/").status_code == 403
+    agent.refresh_from_db()
+    assert not agent.is_archived
+
+
+def test_the_archive_confirmation_names_the_live_runs_it_stops(web, owner, agent, thread):
+    from apps.runs.creation import NewRun, run_create
+    from apps.runs.models import Run, RunStatus
+
+    live = run_create(NewRun(agent=agent, prompt="build the thing", thread=thread))
+    done = run_create(NewRun(agent=agent, prompt="old work", thread=thread))
+    Run.objects.filter(pk=done.pk).update(status=RunStatus.SUCCEEDED)
+
+    page = web.get(f"/agents/{agent.pk}/archive/").content.decode()
+
+    assert f"run {live.pk}" in page and "build the thing" in page
+    assert f"run {done.pk}" not in page
+    assert "Stop 1 run and archive @coder" in page
+    response = web.post(f"/agents/{agent.pk}/archive/", follow=True)
+    assert "stopped 1 live run" in response.content.decode()
+    assert Run.objects.get(pk=live.pk).status == RunStatus.CANCELLED
+
+
+def test_an_archived_agents_page_is_its_history_and_read_only(web, owner, agent):
+    from apps.runs.archiving import agent_archive
+    from apps.runs.creation import NewRun, run_create
+    from apps.threads.services import thread_direct_for_agent
+
+    run = run_create(NewRun(agent=agent, prompt="old work"))
+    direct = thread_direct_for_agent(agent=agent)
+    agent_archive(actor=owner, agent=agent)
+
+    page = web.get(f"/agents/{agent.pk}/").content.decode()
+
+    assert "status-archived" in page and f"run {run.pk}" in page
+    assert f"/threads/{direct.pk}/" in page
+    assert "archive-agent" not in page and 'id="run-agent"' not in page
+    assert web.get(f"/agents/{agent.pk}/edit/")["Location"] == f"/agents/{agent.pk}/"
+    thread_page = web.get(f"/threads/{direct.pk}/").content.decode()
+    assert "takes no new messages" in thread_page and 'id="composer-body"' not in thread_page
+
+
+def test_the_agent_list_leaves_archived_agents_out_and_lists_them_apart(web, owner, team, agent):
+    from apps.runs.archiving import agent_archive
+    from tests.factories import AgentFactory
+
+    AgentFactory(team=team, handle="keeper")
+    agent_archive(actor=owner, agent=agent)
+
+    current = web.get(f"/teams/{team.pk}/agents/").content.decode()
+    archived = web.get(f"/teams/{team.pk}/agents/?archived=1").content.decode()
+    dashboard = web.get(f"/teams/{team.pk}/").content.decode()
+
+    assert "@keeper" in current and "@coder" not in current and "1 archived agent" in current
+    assert "@coder" in archived and "@keeper" not in archived
+    assert "@coder" not in dashboard

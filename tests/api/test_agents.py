@@ -72,11 +72,12 @@ def test_patch_updates_fields(owner_api, agent):
     assert (response.json()["model"], response.json()["max_concurrent_runs"]) == ("opus", 3)
 
 
-def test_delete_an_agent(owner_api, agent):
+def test_delete_archives_the_agent(owner_api, owner, agent):
     response = owner_api.delete(f"/api/v1/agents/{agent.pk}/")
 
     assert response.status_code == 204
-    assert not Agent.objects.filter(pk=agent.pk).exists()
+    agent.refresh_from_db()
+    assert agent.is_archived and agent.archived_by == owner.user
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def test_a_handle_is_taken_in_my_team_but_free_in_another(owner_api, team, agent
     taken = create(owner_api, team, handle="coder")
     free = create(owner_api, team, handle="spy")  # the other team's agent is called @spy
 
-    assert taken.status_code == 400
+    assert taken.status_code == 409
     assert "already taken" in taken.json()["detail"]
     assert free.status_code == 201
 
@@ -120,3 +121,80 @@ def test_members_and_viewers_cannot_manage_agents(request, role_fixture, team, a
     assert client.delete(f"/api/v1/agents/{agent.pk}/").status_code == 403
     assert client.get(f"/api/v1/agents/{agent.pk}/").status_code == 200
     assert list(Agent.objects.values_list("handle", "model")) == [("coder", "")]
+
+
+# -- deleting archives -----------------------------------------------------------------------
+
+
+def test_an_archived_agent_still_answers_marked_archived_and_leaves_the_list(
+    owner_api, team, agent
+):
+    owner_api.delete(f"/api/v1/agents/{agent.pk}/")
+
+    detail = owner_api.get(f"/api/v1/agents/{agent.pk}/")
+    listed = owner_api.get(f"/api/v1/teams/{team.pk}/agents/").json()
+    archived = owner_api.get(f"/api/v1/teams/{team.pk}/agents/?archived=true").json()
+
+    assert detail.status_code == 200
+    assert detail.json()["archived"] is True and detail.json()["archived_at"]
+    assert detail.json()["handle"] == "coder"  # the fields it had, and more
+    assert listed["results"] == []
+    assert [a["id"] for a in archived["results"]] == [agent.pk]
+    assert owner_api.get(f"/api/v1/teams/{team.pk}/agents/?archived=maybe").status_code == 400
+    assert owner_api.delete(f"/api/v1/agents/{agent.pk}/").status_code == 204  # no-op
+
+
+def test_an_archived_agent_is_not_edited_started_or_messaged(owner_api, team, agent, thread):
+    owner_api.delete(f"/api/v1/agents/{agent.pk}/")
+
+    patched = owner_api.patch(f"/api/v1/agents/{agent.pk}/", {"model": "x"}, format="json")
+    started = owner_api.post(
+        "/api/v1/runs/", {"agent": agent.pk, "prompt": "go", "thread": thread.pk}, format="json"
+    )
+    mentioned = owner_api.post(
+        f"/api/v1/threads/{thread.pk}/messages/", {"body": "@coder are you there?"}, format="json"
+    )
+
+    for response in (patched, started, mentioned):
+        assert response.status_code == 409
+        assert response.json()["code"] == "agent_archived"
+    assert mentioned.json()["detail"] == "@coder is archived and takes no messages."
+    assert not thread.messages.filter(body__contains="are you there").exists()
+
+
+def test_an_archived_agents_direct_thread_is_history(owner_api, owner, agent):
+    from apps.threads.services import message_post, thread_direct_for_agent
+
+    direct = thread_direct_for_agent(agent=agent)
+    message_post(actor=owner, thread=direct, body="before")
+    owner_api.delete(f"/api/v1/agents/{agent.pk}/")
+
+    posted = owner_api.post(
+        f"/api/v1/threads/{direct.pk}/messages/", {"body": "after"}, format="json"
+    )
+    history = owner_api.get(f"/api/v1/threads/{direct.pk}/messages/")
+    threads = owner_api.get(f"/api/v1/teams/{owner.team_id}/threads/").json()["results"]
+
+    assert posted.status_code == 409
+    assert [m["body"] for m in history.json()["results"] if m["kind"] == "text"] == ["before"]
+    assert direct.pk not in [t["id"] for t in threads]
+
+
+def test_a_new_agent_takes_the_handle_of_an_archived_one(owner_api, team, agent):
+    owner_api.delete(f"/api/v1/agents/{agent.pk}/")
+
+    response = create(owner_api, team, handle="coder")
+
+    assert response.status_code == 201 and response.json()["id"] != agent.pk
+    listed = owner_api.get(f"/api/v1/teams/{team.pk}/agents/").json()["results"]
+    assert [(a["handle"], a["archived"]) for a in listed] == [("coder", False)]
+
+
+def test_another_teams_agent_is_not_found_and_stays(owner_api, other_team):
+    their = other_team["agent"]
+
+    response = owner_api.delete(f"/api/v1/agents/{their.pk}/")
+
+    assert response.status_code == 404
+    their.refresh_from_db()
+    assert not their.is_archived

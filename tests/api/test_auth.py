@@ -15,6 +15,8 @@ ENDPOINTS = [
     ("post", "/api/v1/teams/{team}/members/"),
     ("patch", "/api/v1/teams/{team}/members/{member}/"),
     ("delete", "/api/v1/teams/{team}/members/{member}/"),
+    ("get", "/api/v1/teams/{team}/invitations/"),
+    ("get", "/api/v1/invitations/"),
     ("get", "/api/v1/teams/{team}/agents/"),
     ("post", "/api/v1/teams/{team}/agents/"),
     ("get", "/api/v1/agents/{agent}/"),

@@ -27,13 +27,13 @@ def test_release_lets_a_held_delivery_through_and_dispatches_it(
     assert delivery.run == run
 
 
-def test_releasing_a_delivery_that_is_not_held_is_400(api, owner, thread, agent):
+def test_releasing_a_delivery_that_is_not_held_is_409(api, owner, thread, agent):
     message = message_post(actor=owner, thread=thread, body="@coder hi")
     [delivery] = message.deliveries.all()
 
     response = api.post(f"/api/v1/deliveries/{delivery.pk}/release/")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["code"] == "not_held"
 
 

@@ -11,11 +11,11 @@ from apps.agents.models import Agent
 from apps.artifacts.models import ArtifactVersion, MemoryNote
 from apps.artifacts.services import artifact_put, memory_set
 from apps.runs.models import Run
-from apps.teams.models import Membership, Role, Team
+from apps.teams.models import Invitation, Membership, Role, Team
 from apps.threads.models import Delivery, Message, Thread
 from tests.artifacts.conftest import make_held_delivery
 from tests.conftest import assert_closed_with, web_client_for, websocket
-from tests.factories import MembershipFactory, token_for
+from tests.factories import InvitationFactory, MembershipFactory, token_for
 
 # {their_*} are the other team's ids; {team} is ours, for routes that nest their row in ours.
 API = [
@@ -26,6 +26,11 @@ API = [
     ("delete", "/api/v1/teams/{their_team}/members/{their_member}/", None),
     ("patch", "/api/v1/teams/{team}/members/{their_member}/", {"role": "viewer"}),
     ("delete", "/api/v1/teams/{team}/members/{their_member}/", None),
+    ("get", "/api/v1/teams/{their_team}/invitations/", None),
+    ("delete", "/api/v1/teams/{their_team}/invitations/{their_invitation}/", None),
+    ("delete", "/api/v1/teams/{team}/invitations/{their_invitation}/", None),
+    ("post", "/api/v1/invitations/{their_invitation}/accept/", None),
+    ("post", "/api/v1/invitations/{their_invitation}/decline/", None),
     ("get", "/api/v1/teams/{their_team}/agents/", None),
     ("post", "/api/v1/teams/{their_team}/agents/", {"handle": "mole"}),
     ("get", "/api/v1/agents/{their_agent}/", None),
@@ -64,7 +69,7 @@ API = [
     ("post", "/api/v1/teams/{their_team}/demo/", {"harness": "offline"}),
 ]
 # Routes with nothing of another team's to name (lists of your own, the schema and docs).
-NOT_ADDRESSED_BY_ID = {"teams", "runs", "schema", "docs", "redoc"}
+NOT_ADDRESSED_BY_ID = {"teams", "runs", "invitations", "schema", "docs", "redoc"}
 
 PAGES = [
     ("get", "/teams/{their_team}/"),
@@ -74,13 +79,18 @@ PAGES = [
     ("post", "/teams/{their_team}/members/{their_member}/remove/"),
     ("post", "/teams/{team}/members/{their_member}/role/"),
     ("post", "/teams/{team}/members/{their_member}/remove/"),
+    ("post", "/teams/{their_team}/invitations/{their_invitation}/revoke/"),
+    ("post", "/teams/{team}/invitations/{their_invitation}/revoke/"),
+    ("post", "/invitations/{their_invitation}/accept/"),
+    ("post", "/invitations/{their_invitation}/decline/"),
     ("get", "/teams/{their_team}/agents/"),
     ("get", "/teams/{their_team}/agents/new/"),
     ("post", "/teams/{their_team}/agents/new/"),
     ("get", "/agents/{their_agent}/"),
     ("get", "/agents/{their_agent}/edit/"),
     ("post", "/agents/{their_agent}/edit/"),
-    ("post", "/agents/{their_agent}/delete/"),
+    ("get", "/agents/{their_agent}/archive/"),
+    ("post", "/agents/{their_agent}/archive/"),
     ("post", "/agents/{their_agent}/direct/"),
     ("get", "/teams/{their_team}/threads/new/"),
     ("post", "/teams/{their_team}/threads/new/"),
@@ -120,6 +130,8 @@ SOCKETS = [
 def world(owner, agent, thread, other_team):
     """Ids for the paths, and a snapshot of the other team's rows to compare afterwards."""
     their_member = MembershipFactory(team=other_team["team"], role=Role.MEMBER)
+    # Addressed to someone else: another user's invitation is as absent as another team's row.
+    their_invitation = InvitationFactory(team=other_team["team"], invitee="their-friend")
     their_artifact = artifact_put(
         team=other_team["team"], name="plan.md", content="the secret plan", kind="plan"
     ).artifact
@@ -138,6 +150,7 @@ def world(owner, agent, thread, other_team):
         "our_agent": agent.pk,
         "their_team": other_team["team"].pk,
         "their_member": their_member.pk,
+        "their_invitation": their_invitation.pk,
         "their_agent": other_team["agent"].pk,
         "their_thread": other_team["thread"].pk,
         "their_run": their_run.pk,
@@ -162,6 +175,7 @@ def their_state(other_team) -> dict:
     team = other_team["team"]
     return {
         "members": sorted(Membership.objects.filter(team=team).values_list("user_id", "role")),
+        "invitations": list(Invitation.objects.filter(team=team).values()),
         "agents": list(Agent.objects.filter(team=team).values()),
         "threads": list(Thread.objects.filter(team=team).values()),
         "messages": Message.objects.filter(thread__team=team).count(),
@@ -207,11 +221,14 @@ def test_our_lists_hold_nothing_of_theirs(api, world, team):
         "/api/v1/runs/",
         f"/api/v1/teams/{team.pk}/artifacts/",
         f"/api/v1/teams/{team.pk}/memory/",
+        f"/api/v1/teams/{team.pk}/invitations/",
+        "/api/v1/invitations/",
     ]:
         text = json.dumps(api.get(path).json())
         assert '"secret"' not in text  # their thread's name
         assert "the secret plan" not in text  # their run's prompt
         assert '"spy"' not in text  # their agent's handle
+        assert "their-friend" not in text  # their invitation's invitee
 
 
 def test_the_isolation_table_names_every_api_route():

@@ -3,7 +3,7 @@ import pytest
 from apps.teams.models import Membership, Role
 from apps.threads.models import Thread
 from tests.conftest import api_client_for
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,13 +39,13 @@ def test_create_team_refuses_bad_names(owner_api, payload, field):
     response = owner_api.post("/api/v1/teams/", payload, format="json")
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert response.json()["field"] == field
 
 
 def test_create_team_refuses_a_taken_name_with_a_clear_message(owner_api, owner):
     response = owner_api.post("/api/v1/teams/", {"name": owner.team.name.upper()}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["field"] == "name"
     assert "already exists" in response.json()["detail"]
 
@@ -66,47 +66,6 @@ def test_members_list(owner_api, team, owner, member):
         (owner.user.username, "owner"),
         (member.user.username, "member"),
     }
-
-
-@pytest.mark.parametrize("who", ["grace", "Grace@Example.com"])
-def test_invite_by_username_or_email(owner_api, team, who):
-    grace = UserFactory(username="grace", email="grace@example.com")
-
-    response = owner_api.post(
-        f"/api/v1/teams/{team.pk}/members/", {"who": who, "role": "viewer"}, format="json"
-    )
-
-    assert response.status_code == 201
-    assert (response.json()["user"], response.json()["role"]) == (grace.pk, "viewer")
-
-
-def test_invite_an_unknown_user_is_400(owner_api, team):
-    response = owner_api.post(f"/api/v1/teams/{team.pk}/members/", {"who": "nobody"}, format="json")
-
-    assert response.status_code == 400
-    assert response.json()["errors"] == {"who": ["No user has the username or email “nobody”."]}
-
-
-def test_invite_with_a_bad_role_is_400(owner_api, team):
-    UserFactory(username="grace")
-
-    response = owner_api.post(
-        f"/api/v1/teams/{team.pk}/members/", {"who": "grace", "role": "god"}, format="json"
-    )
-
-    assert response.status_code == 400
-    assert "role" in response.json()
-
-
-def test_a_member_cannot_invite(member, team):
-    UserFactory(username="grace")
-
-    response = api_client_for(member.user).post(
-        f"/api/v1/teams/{team.pk}/members/", {"who": "grace"}, format="json"
-    )
-
-    assert response.status_code == 403
-    assert not Membership.objects.filter(user__username="grace").exists()
 
 
 def test_change_a_role(owner_api, team, member):
@@ -135,7 +94,7 @@ def test_the_last_owner_cannot_demote_themselves(owner_api, team, owner):
         f"/api/v1/teams/{team.pk}/members/{owner.pk}/", {"role": "member"}, format="json"
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["detail"] == "A team always keeps at least one owner."
 
 
@@ -149,7 +108,7 @@ def test_remove_a_member(owner_api, team, member):
 def test_the_last_owner_cannot_leave(owner_api, team, owner):
     response = owner_api.delete(f"/api/v1/teams/{team.pk}/members/{owner.pk}/")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert Membership.objects.filter(pk=owner.pk).exists()
 
 
@@ -180,7 +139,7 @@ def test_the_hop_limit_is_between_1_and_1000(owner_api, team, hop_limit):
     response = owner_api.patch(f"/api/v1/teams/{team.pk}/", {"hop_limit": hop_limit}, format="json")
 
     assert response.status_code == 400
-    assert "hop_limit" in response.json()
+    assert response.json()["field"] == "hop_limit"
 
 
 def test_members_cannot_set_the_hop_limit(team, member):

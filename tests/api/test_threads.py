@@ -42,7 +42,7 @@ def test_a_channel_needs_a_valid_unused_name(owner_api, team, thread):
 
     assert (missing.status_code, missing.json()["field"]) == (400, "name")
     assert (taken.status_code, taken.json()["detail"]) == (
-        400,
+        409,
         "#general already exists in this team.",
     )
 

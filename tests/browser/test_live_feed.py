@@ -53,8 +53,38 @@ def people(embedded_env: dict[str, str]) -> dict[str, str]:
     return tokens
 
 
+# Every Content-Security-Policy violation of a page (the event the browser fires on its
+# document, and the console message it logs), kept where csp_violations() reads it. Playwright
+# adds this before the page's own scripts, and the page's policy does not apply to it.
+WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile || document.location.href}:${e.lineNumber}`);
+});
+"""
+
+
+def watch_csp(context) -> list[str]:
+    """Console messages about the policy on any page of `context` (the event covers the rest)."""
+    logged: list[str] = []
+    context.add_init_script(WATCH_CSP)
+    context.on(
+        "console",
+        lambda message: (
+            logged.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return logged
+
+
+def csp_violations(page) -> list[str]:
+    return [*page.evaluate("window.__cspViolations || []"), *page.context.csp_logged]
+
+
 def log_in(browser, server: Daphne, username: str, password: str):
     context = browser.new_context()
+    context.csp_logged = watch_csp(context)
     page = context.new_page()
     page.goto(f"{server.url}/login/")
     page.fill("input[name=username]", username)
@@ -127,4 +157,6 @@ def test_a_post_appears_live_for_another_viewer_and_survives_a_server_restart(
         )
     ]
     assert seqs == sorted(set(seqs)), "messages are in order and none is duplicated"
+    # All of it (htmx, its websocket extension, app.js, the live swaps) within the policy.
+    assert csp_violations(alice) == [] and csp_violations(bob) == []
     bob.screenshot(path=str(tmp_path / "bob.png"))

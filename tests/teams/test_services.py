@@ -42,51 +42,6 @@ def test_team_create_gives_distinct_slugs_to_names_that_slugify_alike():
     assert second.slug == "data-team-2"
 
 
-def test_member_invite_finds_a_user_by_username(owner):
-    invitee = UserFactory(username="grace")
-
-    membership = services.member_invite(actor=owner, who="grace")
-
-    assert membership.team == owner.team
-    assert membership.user == invitee
-    assert membership.role == Role.MEMBER
-
-
-def test_member_invite_finds_a_user_by_email_case_insensitively(owner):
-    invitee = UserFactory(username="linus", email="Linus@Example.com")
-
-    membership = services.member_invite(actor=owner, who="linus@example.COM", role=Role.VIEWER)
-
-    assert (membership.user, membership.role) == (invitee, Role.VIEWER)
-
-
-def test_member_invite_refuses_unknown_users_and_existing_members(owner, member):
-    with pytest.raises(ServiceError, match="No user"):
-        services.member_invite(actor=owner, who="nobody-here")
-    with pytest.raises(ServiceError, match="already in this team"):
-        services.member_invite(actor=owner, who=member.user.username)
-
-
-@pytest.mark.parametrize("role", [Role.MEMBER, Role.VIEWER])
-def test_only_admins_and_owners_invite(team, role):
-    actor = MembershipFactory(team=team, role=role)
-    UserFactory(username="newbie")
-
-    with pytest.raises(PermissionDenied):
-        services.member_invite(actor=actor, who="newbie")
-
-    assert not Membership.objects.filter(user__username="newbie").exists()
-
-
-def test_admin_invites_but_cannot_grant_owner(admin):
-    UserFactory(username="newbie")
-
-    with pytest.raises(PermissionDenied, match="owner"):
-        services.member_invite(actor=admin, who="newbie", role=Role.OWNER)
-
-    assert services.member_invite(actor=admin, who="newbie", role=Role.ADMIN).role == Role.ADMIN
-
-
 def test_owner_grants_owner(owner, member):
     services.membership_set_role(actor=owner, membership=member, role=Role.OWNER)
 

@@ -8,7 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from apps.agents.models import AgentStatus
-from apps.agents.services import agent_delete, agent_set_status
+from apps.agents.services import agent_set_status
+from apps.runs.archiving import agent_archive
 from apps.threads import services
 from apps.threads.selectors import thread_list
 from tests.conftest import assert_closed_with, session_cookie_for, websocket
@@ -270,12 +271,12 @@ async def test_dashboard_pushes_agent_status_changes_as_oob_rows(team, agent, to
     await communicator.disconnect()
 
 
-async def test_dashboard_removes_a_deleted_agent(owner, team, agent, token):
+async def test_dashboard_removes_an_archived_agent(owner, team, agent, token):
     communicator = websocket(f"/ws/teams/{team.pk}/", token=token)
     await communicator.connect()
     agent_id = agent.pk
 
-    await database_sync_to_async(agent_delete)(actor=owner, agent=agent)
+    await database_sync_to_async(agent_archive)(actor=owner, agent=agent)
 
     frame = await communicator.receive_from(timeout=2)
     assert frame == f'<div id="agent-{agent_id}" hx-swap-oob="delete"></div>'

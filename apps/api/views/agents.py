@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,15 +10,24 @@ from rest_framework.views import APIView
 from apps.agents import services
 from apps.agents.selectors import access_agent, agent_list
 from apps.api.serializers import AgentInput, AgentOutput
-from apps.api.views.common import AuthenticatedRequest, paginate, validated
+from apps.api.views.common import AuthenticatedRequest, bool_param, paginate, validated
+from apps.runs.archiving import agent_archive
 from apps.teams.selectors import access_team
 
 
 class AgentListApi(APIView):
-    @extend_schema(responses=AgentOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "archived", bool, description="List the archived agents instead (their history)."
+            )
+        ],
+        responses=AgentOutput(many=True),
+    )
     def get(self, request: AuthenticatedRequest, team_id: int) -> Response:
         membership = access_team(user=request.user, team_id=team_id)
-        return paginate(request, self, agent_list(team=membership.team), AgentOutput)
+        agents = agent_list(team=membership.team, archived=bool_param(request, "archived"))
+        return paginate(request, self, agents, AgentOutput)
 
     @extend_schema(request=AgentInput, responses={201: AgentOutput})
     def post(self, request: AuthenticatedRequest, team_id: int) -> Response:
@@ -41,8 +50,14 @@ class AgentDetailApi(APIView):
         agent = services.agent_update(actor=actor, agent=agent, **data)
         return Response(AgentOutput(agent).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        description="Archives the agent: its live runs are stopped first, it leaves the "
+        "team's lists and takes no more messages, its handle is free again, and its runs, "
+        "messages and artifacts stay (GET still answers, with `archived: true`). "
+        "Archiving an archived agent changes nothing.",
+        responses={204: None},
+    )
     def delete(self, request: AuthenticatedRequest, agent_id: int) -> Response:
         actor, agent = access_agent(user=request.user, agent_id=agent_id)
-        services.agent_delete(actor=actor, agent=agent)
+        agent_archive(actor=actor, agent=agent)
         return Response(status=status.HTTP_204_NO_CONTENT)

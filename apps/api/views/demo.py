@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api.serializers import EnvironmentField
 from apps.api.views.common import AuthenticatedRequest, validated
 from apps.runs.scenario import scenario_start
 from apps.teams.selectors import access_team
@@ -20,9 +21,7 @@ class ScenarioApi(APIView):
             ref_name = "ScenarioInput"
 
         harness = serializers.ChoiceField(choices=["offline", "models"], default="offline")
-        secrets = serializers.DictField(
-            child=serializers.CharField(), required=False, write_only=True
-        )
+        secrets = EnvironmentField(required=False, write_only=True)
 
     @extend_schema(
         request=Input,

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from apps.api.serializers import MemoryOutput
 from apps.api.views.common import AuthenticatedRequest, paginate, validated
 from apps.artifacts import services
+from apps.artifacts.models import MEMORY_KEY_HELP, MEMORY_KEY_INPUT
 from apps.artifacts.selectors import memory_get, memory_list
 from apps.teams.selectors import access_team
 
@@ -25,6 +26,14 @@ class TeamMemoryListApi(APIView):
         return paginate(request, self, notes, MemoryOutput)
 
 
+KEY = OpenApiParameter(
+    "key",
+    {"type": "string", "pattern": MEMORY_KEY_INPUT},
+    OpenApiParameter.PATH,
+    description=MEMORY_KEY_HELP,
+)
+
+
 class TeamMemoryDetailApi(APIView):
     class Input(serializers.Serializer):
         class Meta:
@@ -32,19 +41,19 @@ class TeamMemoryDetailApi(APIView):
 
         value = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
-    @extend_schema(responses=MemoryOutput)
+    @extend_schema(parameters=[KEY], responses=MemoryOutput)
     def get(self, request: AuthenticatedRequest, team_id: int, key: str) -> Response:
         membership = access_team(user=request.user, team_id=team_id)
         return Response(MemoryOutput(memory_get(team=membership.team, key=key)).data)
 
-    @extend_schema(request=Input, responses=MemoryOutput)
+    @extend_schema(parameters=[KEY], request=Input, responses=MemoryOutput)
     def put(self, request: AuthenticatedRequest, team_id: int, key: str) -> Response:
         actor = access_team(user=request.user, team_id=team_id)
         data = validated(self.Input, request.data)
         note = services.memory_set_as_human(actor=actor, key=key, value=data["value"])
         return Response(MemoryOutput(note).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[KEY], responses={204: None})
     def delete(self, request: AuthenticatedRequest, team_id: int, key: str) -> Response:
         actor = access_team(user=request.user, team_id=team_id)
         memory_get(team=actor.team, key=key)  # a missing key is a 404

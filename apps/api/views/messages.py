@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 
 from apps.api.serializers import MessageOutput
 from apps.api.views.common import MAX_PAGE, AuthenticatedRequest, int_param, validated
+from apps.core.ids import MAX_ID
+from apps.core.patterns import NOT_BLANK
 from apps.threads import services
 from apps.threads.selectors import access_thread, messages_after
 
@@ -20,12 +22,22 @@ class ThreadMessageListApi(APIView):
         class Meta:
             ref_name = "MessageCreateInput"
 
-        body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        body = serializers.RegexField(
+            NOT_BLANK, trim_whitespace=False, error_messages={"invalid": "Write something first."}
+        )
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("since", int, description="Only messages with a larger seq."),
-            OpenApiParameter("limit", int, description=f"At most this many (1–{MAX_PAGE}, 50)."),
+            OpenApiParameter(
+                "since",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                description="Only messages with a larger seq.",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                description="At most this many (50 when not given).",
+            ),
         ],
         responses=inline_serializer(
             "MessagePage",

@@ -9,8 +9,16 @@ from rest_framework.views import APIView
 
 from apps.agents.selectors import access_agent
 from apps.api.serializers import MessageOutput, RunEventOutput, RunOutput
-from apps.api.views.common import AuthenticatedRequest, int_param, paginate, validated
+from apps.api.views.common import (
+    AuthenticatedRequest,
+    id_param,
+    int_param,
+    paginate,
+    validated,
+)
 from apps.core.errors import ServiceError
+from apps.core.ids import ID_SCHEMA, MAX_ID, id_field
+from apps.core.patterns import NOT_BLANK
 from apps.runs.creation import run_start
 from apps.runs.models import RunStatus
 from apps.runs.routing import run_send_message
@@ -24,14 +32,16 @@ class RunListApi(APIView):
         class Meta:
             ref_name = "RunCreateInput"
 
-        agent = serializers.IntegerField()
-        prompt = serializers.CharField(trim_whitespace=False)
-        thread = serializers.IntegerField(required=False, allow_null=True)
+        agent = id_field()
+        prompt = serializers.RegexField(
+            NOT_BLANK, trim_whitespace=False, error_messages={"invalid": "A run needs a prompt."}
+        )
+        thread = id_field(required=False, allow_null=True)
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("thread", int),
-            OpenApiParameter("agent", int),
+            OpenApiParameter("thread", ID_SCHEMA),
+            OpenApiParameter("agent", ID_SCHEMA),
             OpenApiParameter("status", str, enum=RunStatus.values),
         ],
         responses=RunOutput(many=True),
@@ -44,8 +54,8 @@ class RunListApi(APIView):
             )
         runs = run_list_for_user(
             user=request.user,
-            thread=int_param(request, "thread", default=0, low=0) or None,
-            agent=int_param(request, "agent", default=0, low=0) or None,
+            thread=id_param(request, "thread"),
+            agent=id_param(request, "agent"),
             status=status_filter,
         )
         return paginate(request, self, runs, RunOutput)
@@ -81,7 +91,9 @@ class RunMessageApi(APIView):
         class Meta:
             ref_name = "RunMessageInput"
 
-        body = serializers.CharField(trim_whitespace=False)
+        body = serializers.RegexField(
+            NOT_BLANK, trim_whitespace=False, error_messages={"invalid": "Write something first."}
+        )
 
     @extend_schema(request=Input, responses={201: MessageOutput})
     def post(self, request: AuthenticatedRequest, run_id: int) -> Response:
@@ -91,9 +103,25 @@ class RunMessageApi(APIView):
         return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
 
 
+MAX_EVENTS = 2000
+
+
 class RunEventListApi(APIView):
+    pagination_class = None  # a plain list, by `since`
+
     @extend_schema(
-        parameters=[OpenApiParameter("since", int), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter(
+                "since",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                description="Only events with a larger seq.",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS},
+                description="At most this many (500 when not given).",
+            ),
+        ],
         responses=RunEventOutput(many=True),
     )
     def get(self, request: AuthenticatedRequest, run_id: int) -> Response:
@@ -101,6 +129,6 @@ class RunEventListApi(APIView):
         events = run_events(
             run=run,
             since=int_param(request, "since", default=0, low=0),
-            limit=int_param(request, "limit", default=500, low=1, high=2000),
+            limit=int_param(request, "limit", default=500, low=1, high=MAX_EVENTS),
         )
         return Response(RunEventOutput(events, many=True).data)

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from apps.api.serializers import TeamOutput
 from apps.api.views.common import AuthenticatedRequest, paginate, validated
+from apps.core.patterns import NOT_BLANK
 from apps.teams import services
 from apps.teams.models import Role
 from apps.teams.selectors import access_team, team_list_for_user
@@ -19,7 +20,7 @@ class TeamListApi(APIView):
         class Meta:
             ref_name = "TeamCreateInput"
 
-        name = serializers.CharField(max_length=80)
+        name = serializers.RegexField(NOT_BLANK, max_length=80, trim_whitespace=False)
 
     @extend_schema(responses=TeamOutput(many=True))
     def get(self, request: AuthenticatedRequest) -> Response:
@@ -55,6 +56,8 @@ class TeamDetailApi(APIView):
     @extend_schema(request=Input, responses=TeamOutput)
     def patch(self, request: AuthenticatedRequest, team_id: int) -> Response:
         actor = access_team(user=request.user, team_id=team_id)
-        data = validated(self.Input, request.data)
-        team = services.team_set_hop_limit(actor=actor, hop_limit=data["hop_limit"])
+        data = validated(self.Input, request.data, partial=True)
+        team = actor.team
+        if "hop_limit" in data:
+            team = services.team_set_hop_limit(actor=actor, hop_limit=data["hop_limit"])
         return Response(TeamOutput(team, context={"roles": {team.pk: actor.role}}).data)
