@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -41,7 +42,7 @@ MARK_READ_EVERY_SECONDS = 5.0
 GAP_GRACE_SECONDS = 0.25
 
 
-class ThreadStreamConsumer(MemberConsumer):
+class ThreadStreamConsumer(MemberConsumer, ABC):
     """Common part: authorise, join the thread's group, keep the stream in order.
 
     Subclasses define `group_for` and `item_for` (which broadcasts they get, and how a stored
@@ -81,11 +82,13 @@ class ThreadStreamConsumer(MemberConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.stream_opened()
 
+    @abstractmethod
     async def stream_opened(self) -> None:
-        raise NotImplementedError
+        """The socket is in the thread's group: say where the stream starts."""
 
+    @abstractmethod
     async def send_messages(self, items: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
+        """Send stored or live messages to this viewer, in the subclass's format."""
 
     async def disconnect(self, code: int) -> None:
         if (gap_task := getattr(self, "gap_task", None)) is not None:
