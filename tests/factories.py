@@ -8,7 +8,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from apps.agents.models import Agent, Harness
-from apps.teams.models import Invitation, Membership, Role, Team, invitation_token_hash
+from apps.core.secretbox import token_hash
+from apps.teams.models import Invitation, Membership, Role, Team
 from apps.threads.models import Thread, ThreadKind
 
 
@@ -55,7 +56,7 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     invitee = factory.Sequence(lambda n: f"invitee{n}")
     role = Role.MEMBER
-    token_hash = factory.Sequence(lambda n: invitation_token_hash(f"token-{n}"))
+    token_hash = factory.Sequence(lambda n: token_hash(f"token-{n}"))
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 

@@ -1,4 +1,5 @@
-"""Encryption at rest for agent secrets (Fernet, keyed by OZWEB_SECRETS_KEY or SECRET_KEY)."""
+"""Secrets at rest: agent secrets encrypted (Fernet, keyed by OZWEB_SECRETS_KEY or SECRET_KEY),
+bearer tokens (run tokens, invitation links) kept only as their hash."""
 
 from __future__ import annotations
 
@@ -23,3 +24,9 @@ def encrypt(value: str) -> str:
 
 def decrypt(token: str) -> str:
     return _fernet().decrypt(token.encode()).decode()
+
+
+def token_hash(raw: str) -> str:
+    """What is stored of a bearer token: its SHA-256, hex (tokens are long random strings, so
+    no salt or slow hash is needed)."""
+    return hashlib.sha256(raw.encode()).hexdigest()

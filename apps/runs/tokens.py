@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import secrets
 import threading
 import time
@@ -15,6 +14,7 @@ from django.db import models, router
 
 from apps.agents.models import Agent
 from apps.core import sql
+from apps.core.secretbox import token_hash
 from apps.runs.models import ACTIVE_STATUSES, Run, RunToken
 from apps.teams.models import Team
 from apps.threads.models import Thread
@@ -77,14 +77,10 @@ _runs: dict[str, _LoadedRun] = {}  # by key hash
 _runs_lock = threading.Lock()
 
 
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def token_issue(*, run: Run) -> str:
     """A new token for `run` (replacing any earlier one); only its hash is kept."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    RunToken.objects.update_or_create(run=run, defaults={"key_hash": _hash(raw)})
+    RunToken.objects.update_or_create(run=run, defaults={"key_hash": token_hash(raw)})
     return raw
 
 
@@ -97,7 +93,7 @@ def run_for_token(raw: str) -> Run | None:
     """
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    key = _hash(raw)
+    key = token_hash(raw)
     found = sql.row(
         "SELECT t.{RunToken.run} FROM {RunToken} t JOIN {Run} r ON r.{Run.id} = t.{RunToken.run} "
         "WHERE t.{RunToken.key_hash} = %s AND r.{Run.status} IN ({active})",

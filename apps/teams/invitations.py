@@ -17,13 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import Conflict, NotFound, ServiceError
+from apps.core.secretbox import token_hash
 from apps.teams.models import (
     INVITEE_MAX_LENGTH,
     Invitation,
     InvitationStatus,
     Membership,
     Role,
-    invitation_token_hash,
     invitee_key,
     invitee_keys,
 )
@@ -65,7 +65,7 @@ def invitation_create(*, actor: Membership, who: str, role: Role = Role.MEMBER) 
     fields = {
         "role": role,
         "invited_by": actor.user,
-        "token_hash": invitation_token_hash(token),
+        "token_hash": token_hash(token),
         "expires_at": now + INVITATION_LIFETIME,
     }
     pending = Invitation.objects.select_for_update().filter(

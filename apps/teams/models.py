@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -92,10 +91,6 @@ def invitee_keys(user: User) -> set[str]:
     if user.email:
         keys.add(invitee_key(user.email))
     return keys
-
-
-def invitation_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class InvitationQuerySet(models.QuerySet["Invitation"]):

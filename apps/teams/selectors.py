@@ -4,7 +4,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound, PermissionDenied
-from apps.teams.models import Invitation, Membership, Role, Team, invitation_token_hash
+from apps.core.secretbox import token_hash
+from apps.teams.models import Invitation, Membership, Role, Team
 
 
 def team_list_for_user(*, user: User | AnonymousUser) -> QuerySet[Team]:
@@ -109,7 +110,7 @@ def access_received_invitation(*, user: User | AnonymousUser, invitation_id: int
 def invitation_for_link(*, user: User | AnonymousUser, token: str) -> Invitation:
     """The invitation an invitation link names, if it is addressed to the user (NotFound
     otherwise: the link is no use to anyone else)."""
-    return _received(user, token_hash=invitation_token_hash(token))
+    return _received(user, token_hash=token_hash(token))
 
 
 def _received(user: User | AnonymousUser, **lookup: object) -> Invitation:

@@ -6,13 +6,13 @@ import pytest
 from django.utils import timezone
 
 from apps.core.errors import NotFound, PermissionDenied, ServiceError
+from apps.core.secretbox import token_hash
 from apps.teams import invitations, selectors
 from apps.teams.models import (
     Invitation,
     InvitationStatus,
     Membership,
     Role,
-    invitation_token_hash,
 )
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -43,7 +43,7 @@ def test_inviting_makes_a_pending_invitation_and_no_membership(owner):
     assert not Membership.objects.filter(user=grace).exists()
     # Only the link secret's hash is stored.
     assert issued.token not in invitation.token_hash
-    assert invitation.token_hash == invitation_token_hash(issued.token)
+    assert invitation.token_hash == token_hash(issued.token)
     assert issued.link_path == f"/invitations/link/{issued.token}/"
 
 
@@ -116,7 +116,7 @@ def test_inviting_again_renews_the_pending_invitation(owner, admin):
     renewed = Invitation.objects.get()
     assert renewed.pk == first.invitation.pk == again.invitation.pk
     assert (renewed.role, renewed.invited_by) == (Role.MEMBER, admin.user)
-    assert renewed.token_hash == invitation_token_hash(again.token) != first.invitation.token_hash
+    assert renewed.token_hash == token_hash(again.token) != first.invitation.token_hash
     assert renewed.expires_at > timezone.now() + timedelta(days=6)
 
 
