@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
@@ -87,6 +88,19 @@ class Meter:
         return max(1, math.ceil(self.rate.seconds - now % self.rate.seconds))
 
 
+@functools.cache
+def _redis_for(location: str) -> redis.Redis:
+    """A client of the cache's Redis of our own (Django's backend has no public accessor for
+    its client), with the same short timeouts: a Redis that does not answer lets requests
+    through (rates_hit)."""
+    options = settings.CACHES["default"].get("OPTIONS", {})
+    return redis.Redis.from_url(
+        location,
+        socket_connect_timeout=options.get("socket_connect_timeout"),
+        socket_timeout=options.get("socket_timeout"),
+    )
+
+
 def _counts(hits: Sequence[Meter], peeks: Sequence[Meter], now: float) -> list[int]:
     """The counts of `hits` after one more request each, then those of `peeks` as they are.
 
@@ -96,9 +110,7 @@ def _counts(hits: Sequence[Meter], peeks: Sequence[Meter], now: float) -> list[i
     """
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        # Django's Redis backend has no public accessor for its client.
-        client = backend._cache.get_client(write=True)  # type: ignore[attr-defined]
-        pipe = client.pipeline(transaction=False)
+        pipe = _redis_for(settings.CACHES["default"]["LOCATION"]).pipeline(transaction=False)
         for meter in hits:
             key = backend.make_and_validate_key(meter.key(now))
             pipe.incr(key)
