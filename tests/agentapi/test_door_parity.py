@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 
@@ -19,6 +18,7 @@ from apps.agentapi.parity import DjangoParity
 from apps.agentapi.rest import with_agent_rest
 from apps.runs.creation import NewRun, run_create
 from apps.runs.tokens import token_issue
+from tests.support.asgi import asgi_post
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -87,36 +87,12 @@ async def exchange(
     headers = [(b"host", host.encode()), (b"content-type", b"application/json"), *extra]
     if token is not None:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": scheme,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
     caplog.clear()
-    communicator = ApplicationCommunicator(app, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(timeout=20)
-    chunks = []
-    while True:
-        message = await communicator.receive_output(timeout=20)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    await communicator.send_input({"type": "http.disconnect"})
-    await communicator.wait(timeout=20)
+    answer = await asgi_post(app, path, headers=headers, body=body, scheme=scheme)
     return Answer(
-        status=start["status"],
-        headers=[(k.decode(), v.decode()) for k, v in start["headers"]],
-        body=b"".join(chunks),
+        status=answer.status,
+        headers=[(k.decode(), v.decode()) for k, v in answer.headers],
+        body=answer.body,
         logged=[
             (r.name, r.levelname, r.getMessage())
             for r in caplog.records

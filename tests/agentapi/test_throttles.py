@@ -8,13 +8,13 @@ import json
 import logging
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 
 from apps.agentapi.mcp import with_mcp
 from apps.agentapi.rest import with_agent_rest
 from apps.runs.creation import NewRun, run_create
 from apps.runs.tokens import token_issue
 from tests.agentapi.test_door_parity import DRF_ONLY, both, new_stack
+from tests.support.asgi import asgi_post
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -56,33 +56,9 @@ async def post(app, path: str, *, token: str | None, address: str, body: bytes =
     ]
     if token is not None:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": (address, 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    communicator = ApplicationCommunicator(app, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(timeout=20)
-    chunks = []
-    while True:
-        message = await communicator.receive_output(timeout=20)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    await communicator.send_input({"type": "http.disconnect"})
-    await communicator.wait(timeout=20)
-    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    return start["status"], headers, b"".join(chunks)
+    answer = await asgi_post(app, path, headers=headers, body=body, client=(address, 50000))
+    headers = {k.decode().lower(): v.decode() for k, v in answer.headers}
+    return answer.status, headers, answer.body
 
 
 def rest_door():

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import shared_test_database_url
-from tests.e2e.servers import Daphne, base_env
+from tests.e2e.servers import Daphne
 from tests.support.schemathesis import (
-    UNTHROTTLED,
+    live_daphne,
     run_schemathesis,
     schemathesis_config,
     seed_team,
@@ -27,16 +26,7 @@ pytestmark = [pytest.mark.schemathesis, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def live_api(django_db_setup, tmp_path_factory) -> Iterator[Daphne]:
-    tmp = tmp_path_factory.mktemp("schemathesis-api")
-    env = base_env(
-        DATABASE_URL=shared_test_database_url(),
-        OZWEB_VAR_DIR=str(tmp / "var"),
-        OZWEB_MEDIA_ROOT=str(tmp / "media"),  # where seed_team stores artifact bytes too
-        OZWEB_RUN_DISPATCH="manual",  # runs it starts stay queued: nothing executes them
-        OZWEB_RUN_STALE_SECONDS="86400",  # the seeded running run is not reconciled away
-        **UNTHROTTLED,
-    )
-    server = Daphne(env).start(tmp)
+    server = live_daphne(tmp_path_factory.mktemp("schemathesis-api"))
     yield server
     server.stop()
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.servers import ROOT
+from tests.conftest import shared_test_database_url
+from tests.e2e.servers import ROOT, Daphne, base_env
 
 HOOKS = "tests.support.schemathesis_hooks"
 # The live server's throttles: out of the way of a few thousand requests a minute from one
@@ -32,6 +33,22 @@ UNTHROTTLED = {
         "OZWEB_THROTTLE_AUTH_FAILURES",
     )
 }
+
+
+def live_daphne(tmp: Path) -> Daphne:
+    """daphne on the shared test database for a schemathesis run: runs it starts stay queued
+    (nothing executes them: delegations' children, the API's POST /runs/), seeded running
+    runs are not reconciled away, artifact bytes go where seed_team stores them, and the
+    throttles do not starve the run."""
+    env = base_env(
+        DATABASE_URL=shared_test_database_url(),
+        OZWEB_VAR_DIR=str(tmp / "var"),
+        OZWEB_MEDIA_ROOT=str(tmp / "media"),
+        OZWEB_RUN_DISPATCH="manual",
+        OZWEB_RUN_STALE_SECONDS="86400",
+        **UNTHROTTLED,
+    )
+    return Daphne(env).start(tmp)
 
 
 def _toml_value(value: Any) -> str:
