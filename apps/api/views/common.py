@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -99,3 +100,20 @@ def bool_param(request: Request, name: str, *, default: bool = False) -> bool:
     if raw not in {"true", "false", "1", "0"}:
         raise ServiceError(f"{name} must be true or false.", field=name)
     return raw in {"true", "1"}
+
+
+def seq_window_parameters(*, rows: str, max_limit: int, default: int) -> list[OpenApiParameter]:
+    """The `since`/`limit` query of an endpoint that pages by seq (a thread's messages, a run's
+    events), as the schema documents it."""
+    return [
+        OpenApiParameter(
+            "since",
+            {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            description=f"Only {rows} with a larger seq.",
+        ),
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": max_limit},
+            description=f"At most this many ({default} when not given).",
+        ),
+    ]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.serializers import MessageOutput
-from apps.api.views.common import MAX_PAGE, AuthenticatedRequest, int_param, validated
-from apps.core.ids import MAX_ID
+from apps.api.views.common import (
+    MAX_PAGE,
+    AuthenticatedRequest,
+    int_param,
+    seq_window_parameters,
+    validated,
+)
 from apps.core.patterns import NOT_BLANK
 from apps.threads import services
 from apps.threads.selectors import access_thread, messages_after
@@ -27,18 +32,7 @@ class ThreadMessageListApi(APIView):
         )
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "since",
-                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                description="Only messages with a larger seq.",
-            ),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-                description="At most this many (50 when not given).",
-            ),
-        ],
+        parameters=seq_window_parameters(rows="messages", max_limit=MAX_PAGE, default=50),
         responses=inline_serializer(
             "MessagePage",
             {

@@ -14,10 +14,11 @@ from apps.api.views.common import (
     id_param,
     int_param,
     paginate,
+    seq_window_parameters,
     validated,
 )
 from apps.core.errors import ServiceError
-from apps.core.ids import ID_SCHEMA, MAX_ID, id_field
+from apps.core.ids import ID_SCHEMA, id_field
 from apps.core.patterns import NOT_BLANK
 from apps.runs.creation import run_start
 from apps.runs.models import RunStatus
@@ -110,18 +111,7 @@ class RunEventListApi(APIView):
     pagination_class = None  # a plain list, by `since`
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "since",
-                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                description="Only events with a larger seq.",
-            ),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS},
-                description="At most this many (500 when not given).",
-            ),
-        ],
+        parameters=seq_window_parameters(rows="events", max_limit=MAX_EVENTS, default=500),
         responses=RunEventOutput(many=True),
     )
     def get(self, request: AuthenticatedRequest, run_id: int) -> Response:
