@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from apps.artifacts.models import ArtifactKind, ArtifactVersion
+from apps.artifacts.selectors import artifact_version_open
 
 PREVIEW_MAX_BYTES = 256 * 1024
 SAFE_URL_RE = re.compile(r"^https?://", re.IGNORECASE)
@@ -57,7 +58,7 @@ def _read_text(version: ArtifactVersion) -> tuple[str | None, bool]:
     """The start of the content as text, or None when it is binary."""
     if not is_text_media_type(version.media_type):
         return None, False
-    with version.content.open("rb") as handle:
+    with artifact_version_open(version) as handle:
         data = handle.read(PREVIEW_MAX_BYTES + 1)
     if b"\0" in data:
         return None, False

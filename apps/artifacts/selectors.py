@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.files import File
 from django.db.models import QuerySet
 
 from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote, memory_key_clean
@@ -73,3 +74,15 @@ def artifact_version_list(*, artifact: Artifact) -> QuerySet[ArtifactVersion]:
     return artifact.versions.select_related("author_agent", "author_user", "author_run").order_by(
         "-version"
     )
+
+
+def artifact_version_open(version: ArtifactVersion) -> File:
+    """The version's stored bytes, open for reading. Bytes missing from the store (deleted or
+    lost behind ozweb's back) are a clear NotFound, not a server error."""
+    try:
+        return version.content.open("rb")
+    except FileNotFoundError:
+        raise NotFound(
+            f"The stored content of {version.artifact.name} v{version.version} is missing "
+            "from the artifact store."
+        ) from None

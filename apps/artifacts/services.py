@@ -20,6 +20,7 @@ from apps.artifacts.models import (
     memory_key_clean,
     version_path,
 )
+from apps.artifacts.selectors import artifact_version_open
 from apps.core.errors import ServiceError
 from apps.core.patterns import stripped
 from apps.teams.models import Membership, Role, Team
@@ -154,7 +155,7 @@ def _post_card(thread: Thread, artifact: Artifact, version: ArtifactVersion) -> 
 
 
 def artifact_version_text(version: ArtifactVersion, *, limit: int | None = None) -> str:
-    with version.content.open("rb") as handle:
+    with artifact_version_open(version) as handle:
         data = handle.read(limit) if limit else handle.read()
     return data.decode("utf-8", errors="replace")
 

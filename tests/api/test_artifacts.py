@@ -165,6 +165,16 @@ def test_download_streams_the_bytes_as_an_attachment(owner_api, put):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def test_bytes_missing_from_the_store_are_a_clear_404_not_a_500(owner_api, put):
+    version = put("notes.md", "# gone")
+    version.content.storage.delete(version.content.name)  # lost behind ozweb's back
+
+    response = owner_api.get(f"/api/v1/artifacts/{version.artifact_id}/versions/1/download/")
+
+    assert response.status_code == 404
+    assert "missing from the artifact store" in response.json()["detail"]
+
+
 def test_an_html_download_is_never_rendered_inline(api, put):
     version = put("page.html", "<script>alert(1)</script>")
 

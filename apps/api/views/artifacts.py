@@ -34,6 +34,7 @@ from apps.artifacts.selectors import (
     artifact_list,
     artifact_version_get,
     artifact_version_list,
+    artifact_version_open,
 )
 from apps.core.ids import ID_SCHEMA, id_field
 from apps.teams.selectors import access_team
@@ -190,7 +191,7 @@ class ArtifactVersionDownloadApi(APIView):
         if not is_media_type(media_type):  # stored before media types were checked
             media_type = "application/octet-stream"
         response = FileResponse(
-            found.content.open("rb"),
+            artifact_version_open(found),
             as_attachment=True,
             filename=PurePosixPath(found.artifact.name).name,
             content_type=media_type,
