@@ -23,9 +23,10 @@ from rest_framework.views import APIView
 
 from apps.agentapi.auth import RunTokenAuthentication
 from apps.agentapi.inputs import INPUT_CLASSES
-from apps.agentapi.rest import Reply, answer
+from apps.agentapi.rest import Reply, answer, error_reply
 from apps.agentapi.verbs import DESCRIPTIONS, VERBS, request_max_bytes
 from apps.agentapi.waits import ChildWait, child_result_blocking
+from apps.core.errors import ServiceError
 from apps.core.throttling import request_address
 
 
@@ -59,7 +60,10 @@ class AgentVerbApi(APIView):
             address=request_address(request._request),
         )
         if isinstance(reply, ChildWait):
-            reply = Reply(200, child_result_blocking(reply))
+            try:
+                reply = Reply(200, child_result_blocking(reply))
+            except ServiceError as exc:  # as the REST door answers it
+                reply = error_reply(exc)
         return reply.http_response()
 
 

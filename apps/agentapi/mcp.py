@@ -79,9 +79,9 @@ async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
         raise ToolError(invalid_reply(checked.errors).body["detail"])
     try:
         result = await _verb_call(run=run, verb=verb, arguments=dict(checked.validated_data))
+        return await child_result(result) if isinstance(result, ChildWait) else result
     except ServiceError as exc:
         raise ToolError(exc.message) from None
-    return await child_result(result) if isinstance(result, ChildWait) else result
 
 
 # -- the tools (names and arguments are those of apps.agentapi.services) ---------------------

@@ -161,6 +161,8 @@ class AgentRestApp:
         if isinstance(outcome, ChildWait):
             try:
                 outcome = Reply(200, await child_result(outcome))
+            except ServiceError as exc:  # e.g. the delegation was removed meanwhile
+                outcome = error_reply(exc)
             except Exception as exc:
                 outcome, failure = FAILED, exc
         response = self._parity.response(

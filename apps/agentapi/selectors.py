@@ -153,7 +153,10 @@ def get_run(ctx: AgentContext, *, run_id: int) -> dict[str, Any]:
 
 def delegation_get(*, delegation: int) -> Delivery:
     """A delegation (the delivery of its goal to the delegate) with its child run, if any."""
-    return Delivery.objects.select_related("run", "agent").get(pk=delegation)
+    found = Delivery.objects.select_related("run", "agent").filter(pk=delegation).first()
+    if found is None:  # its history was removed while the call waited
+        raise NotFound(f"Delegation {delegation} no longer exists.")
+    return found
 
 
 def delegation_child_get(*, delegation: Delivery, child: int | None) -> Run | None:

@@ -23,6 +23,7 @@ from apps.agentapi.waits import CHECK_SECONDS
 from apps.runs.creation import NewRun, run_create
 from apps.runs.models import Run, RunStatus
 from apps.runs.tokens import token_issue
+from apps.threads.models import Delivery
 from tests.agentapi.conftest import World, finish, start_run
 from tests.factories import AgentFactory, ThreadFactory
 
@@ -263,3 +264,18 @@ def test_the_drf_view_waits_too(manual_run_dispatch, agent, thread):
     assert response.status_code == 200
     assert response.json()["timed_out_waiting"] is True and response.json()["run"] == child.pk
     assert child.parent_waiting is False
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker_db_connections_closed")
+async def test_a_wait_whose_delegation_was_removed_meanwhile_is_a_clear_404(caller):
+    run, token = caller
+    call = await delegate_call(token, timeout=1)
+    [child] = await awaited_children(run, 1)
+    await Delivery.objects.filter(run=child).adelete()  # history removed behind the call
+
+    start = await call.receive_output(timeout=20)
+    body = json.loads((await call.receive_output(timeout=20))["body"])
+
+    assert start["status"] == 404
+    assert "no longer exists" in body["detail"]
