@@ -100,6 +100,12 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.agentapi",
     "apps.artifacts",
+    "apps.repos",
+    "apps.providers",
+    "apps.approvals",
+    "apps.notifications",
+    "apps.automations",
+    "apps.gateway",
     "apps.api",
 ]
 

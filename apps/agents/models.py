@@ -26,6 +26,19 @@ class AgentStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+class NetworkPolicy(models.TextChoices):
+    # Only ozweb's agent API and model gateway (the default).
+    OZWEB = "ozweb", "ozweb only"
+    # Also outbound HTTPS through the allowlist proxy, to egress_domains.
+    EGRESS = "egress", "ozweb and allowlisted HTTPS"
+
+
+class ApprovalPolicy(models.TextChoices):
+    NEVER = "never", "Never ask"
+    ASK = "ask", "Ask for every tool call the harness would ask about"
+    ASK_WRITES = "ask_writes", "Ask for commands and edits"
+
+
 class AgentQuerySet(models.QuerySet["Agent"]):
     def active(self) -> AgentQuerySet:
         """Not archived: the agents that take messages and runs."""
@@ -57,6 +70,33 @@ class Agent(TimeStampedModel):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     status = models.CharField(max_length=10, choices=AgentStatus.choices, default=AgentStatus.IDLE)
+    # The team repository its runs work in (a branch per run), if any.
+    repo = models.ForeignKey(
+        "repos.Repository", null=True, blank=True, on_delete=models.PROTECT, related_name="agents"
+    )
+    # The model provider the gateway forwards to; empty = the team's provider of the kind the
+    # harness speaks.
+    provider = models.ForeignKey(
+        "providers.Provider",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="agents",
+    )
+    # Budgets the gateway enforces (null = no limit).
+    budget_run_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    budget_run_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_day_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    network = models.CharField(
+        max_length=10, choices=NetworkPolicy.choices, default=NetworkPolicy.OZWEB
+    )
+    egress_domains = models.JSONField(default=list, blank=True)
+    approval_policy = models.CharField(
+        max_length=12, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NEVER
+    )
+    approval_timeout_s = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)]
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -84,6 +124,13 @@ class Agent(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=AgentStatus.values), name="agent_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(network__in=NetworkPolicy.values), name="agent_network_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approval_policy__in=ApprovalPolicy.values),
+                name="agent_approval_policy_valid",
             ),
         ]
 

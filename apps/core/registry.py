@@ -9,6 +9,7 @@ AppConfig.ready(), and the lower code calls it. Each interface is small and type
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -81,3 +82,39 @@ def register_team_setup(step: TeamSetupStep) -> None:
 
 def team_setup_steps() -> list[TeamSetupStep]:
     return list(_team_setup_steps)
+
+
+# -- domain events (notifications, outgoing webhooks) ------------------------------------------
+
+# Called as handler(event, team_id, data) after the transaction that published the event commits.
+# Event names are the webhook names: "run.finished", "approval.requested", "message.mention",
+# "change.opened", "change.merged"; data is JSON-ready.
+EventHandler = Callable[[str, int, dict[str, Any]], None]
+
+_event_handlers: list[EventHandler] = []
+
+
+def register_event_handler(handler: EventHandler) -> None:
+    if handler not in _event_handlers:
+        _event_handlers.append(handler)
+
+
+def publish_event(event: str, *, team_id: int, data: dict[str, Any]) -> None:
+    """Tell the higher apps (notifications, webhooks) that something happened, once the
+    current transaction commits (never for work that is rolled back)."""
+    from django.db import transaction
+
+    handlers = list(_event_handlers)
+    if not handlers:
+        return
+
+    def run() -> None:
+        for handler in handlers:
+            try:
+                handler(event, team_id, data)
+            except Exception:
+                # One failing subscriber must not hide the event from the others, nor fail
+                # the request that already committed.
+                logging.getLogger("ozweb.events").exception("event handler failed: %s", event)
+
+    transaction.on_commit(run)

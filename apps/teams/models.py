@@ -29,6 +29,9 @@ class Team(TimeStampedModel):
     slug = models.SlugField(max_length=80, unique=True)
     # Agent-to-agent chains longer than this wait for a human to release them.
     hop_limit = models.PositiveIntegerField(default=20)
+    # Spend limits the model gateway enforces across all the team's agents (null = no limit).
+    budget_day_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_month_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("name"), name="team_name_unique_ci")]

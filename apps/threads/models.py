@@ -71,6 +71,12 @@ class MessageKind(models.TextChoices):
     STATUS = "status", "Status"
     ERROR = "error", "Error"
     ARTIFACT = "artifact", "Artifact"
+    # A tool call waiting for a human's approve/deny (apps.approvals).
+    APPROVAL = "approval", "Approval"
+    # A change card: a run's branch became a reviewable change or a new version (apps.repos).
+    CHANGE = "change", "Change"
+    # A review sent to the agent that wrote a change or an artifact version.
+    REVIEW = "review", "Review"
 
 
 class Message(models.Model):
