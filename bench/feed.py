@@ -3,7 +3,10 @@
     .venv/bin/python -m bench.feed [--viewers 200] [--rate 20] [--messages 400]
                                    [--layers memory,redis] [--client-procs 1]
 
-For each channel layer it starts the real app (a `daphne` process, as in production):
+First the reference, `relay` (bench/references.py: a bare `websockets` broadcast relay, no
+framework, no database), with the same viewers, poster and schedule; the report gives each
+layer's server CPU per delivered message over the relay's. Then for each channel layer it
+starts the real app (a `daphne` process, as in production):
 
 * memory: InMemoryChannelLayer, a fresh SQLite database in a temp dir;
 * redis:  channels_redis on redis://127.0.0.1:6379/<--redis-db> with a unique key prefix, and a
@@ -41,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.references import RelayStack
 from bench.stack import (
     Api,
     CpuWatch,
@@ -59,8 +63,10 @@ from bench.stack import (
     wait_for_quiet,
 )
 
-# Target (the spec): 200 viewers at 20 posts/s, p99 < 250 ms, nothing lost.
+# Target (the spec): 200 viewers at 20 posts/s, p99 < 250 ms, nothing lost, and server CPU per
+# delivered message (posts included) at most 4× a bare relay's, measured in the same run.
 TARGET_P99_MS = 250.0
+TARGET_RELAY_RATIO = 4.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,18 +225,23 @@ class Result:
 
 
 def run_layer(layer: str, args: argparse.Namespace) -> Result:
-    stack = Stack(
-        f"feed-{layer}",
-        args,
-        postgres=layer == "redis" and args.redis_db_engine == "postgres",
-        redis_db=args.redis_db if layer == "redis" else None,
-    )
+    stack: Stack | RelayStack
+    if layer == "relay":
+        # The reference: the same viewers, poster and schedule against a bare relay.
+        stack = RelayStack(args)
+    else:
+        stack = Stack(
+            f"feed-{layer}",
+            args,
+            postgres=layer == "redis" and args.redis_db_engine == "postgres",
+            redis_db=args.redis_db if layer == "redis" else None,
+        )
     result = Result(layer=layer, db=stack.db_label, viewers=args.viewers, rate_target=args.rate)
     workers: list[tuple[mp.process.BaseProcess, Any]] = []
     try:
         log(f"{layer}: preparing {stack.db_label} in {stack.tmp}")
         api = stack.start()
-        log(f"{layer}: daphne pid {stack.pid} on :{stack.port}")
+        log(f"{layer}: server pid {stack.pid}")
         thread_id = api.create_thread(api.team_id(), f"bench-{layer}")
         url = api.feed_url(thread_id, "since=0&")
 
@@ -437,6 +448,23 @@ def _ranges(seqs: list[int]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def us_per_delivery(r: Result) -> float:
+    return 1e6 * r.server_cpu_s / r.received if r.received else float("nan")
+
+
+def relay_ratio(r: Result, results: list[Result]) -> float:
+    """Server CPU per delivered message, posts included, over the relay's in the same run."""
+    relay = next((x for x in results if x.layer == "relay"), None)
+    if relay is None or r is relay:
+        return float("nan")
+    return us_per_delivery(r) / us_per_delivery(relay)
+
+
+def passed(r: Result, results: list[Result]) -> bool:
+    ratio = relay_ratio(r, results)
+    return r.passed and (ratio != ratio or ratio <= TARGET_RELAY_RATIO)  # nan: no relay ran
+
+
 def report(results: list[Result], args: argparse.Namespace) -> str:
     rows: list[tuple[str, list[str]]] = [
         ("channel layer", [r.layer for r in results]),
@@ -462,13 +490,14 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             [pair(percentile(r.post_ms, 50), percentile(r.post_ms, 99)) for r in results],
         ),
         ("post send late p99 ms", [fmt(percentile(r.send_late_ms, 99)) for r in results]),
-        ("CPU daphne % of a core", [fmt(r.server_cpu, "{:.0f}") for r in results]),
+        ("CPU server % of a core", [fmt(r.server_cpu, "{:.0f}") for r in results]),
         (
-            "daphne CPU µs/delivery (+posts)",
-            [
-                fmt(1e6 * r.server_cpu_s / r.received if r.received else float("nan"), "{:.0f}")
-                for r in results
-            ],
+            "server CPU µs/delivery (+posts)",
+            [fmt(us_per_delivery(r), "{:.0f}") for r in results],
+        ),
+        (
+            "server CPU per delivery ÷ relay's",
+            [fmt(relay_ratio(r, results), "{:.2f}×") for r in results],
         ),
         ("CPU redis / db % of a core", [pair(r.redis_cpu, r.db_cpu, "{:.0f}") for r in results]),
         ("CPU viewers / poster %", [pair(r.client_cpu, r.poster_cpu, "{:.0f}") for r in results]),
@@ -479,8 +508,8 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             [pair(r.client_lag_p99, r.client_lag_max) for r in results],
         ),
         (
-            f"target p99<{TARGET_P99_MS:g}ms, 0 lost",
-            ["PASS" if r.passed else "FAIL" for r in results],
+            f"target p99<{TARGET_P99_MS:g}ms, 0 lost, ≤{TARGET_RELAY_RATIO:g}× relay CPU",
+            ["PASS" if passed(r, results) else "FAIL" for r in results],
         ),
     ]
     lines = [
@@ -501,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="posts per second")
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument(
-        "--layers", default="memory,redis", help="memory (the embedded layer), redis"
+        "--layers",
+        default="relay,memory,redis",
+        help="relay (the bare websockets reference), memory (the embedded layer), redis",
     )
     parser.add_argument("--warmup", type=int, default=10, help="posts before the measured run")
     parser.add_argument("--client-procs", type=int, default=1, help="processes for the viewers")
@@ -513,13 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     stack_options(parser, quiet_wait=60, runs=False)
     args = parser.parse_args(argv)
     layers = [x.strip() for x in args.layers.split(",") if x.strip()]
-    if not layers or set(layers) - {"memory", "redis"}:
-        parser.error("--layers takes memory, redis")
+    if not layers or set(layers) - {"relay", "memory", "redis"}:
+        parser.error("--layers takes relay, memory, redis")
     if not (1 <= args.viewers <= 5000 and 0 < args.rate <= 1000 and 1 <= args.messages <= 100_000):
         parser.error("viewers 1–5000, rate 0–1000, messages 1–100000")
     args.client_procs = max(1, min(args.client_procs, args.viewers))
 
-    return run_each(layers, run_layer, report, args)
+    results: list[Result] = []
+
+    def run_and_keep(layer: str, args: argparse.Namespace) -> Result:
+        results.append(run_layer(layer, args))
+        return results[-1]
+
+    return run_each(layers, run_and_keep, report, args, passed=lambda r: passed(r, results))
 
 
 if __name__ == "__main__":
