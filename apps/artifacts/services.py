@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import mimetypes
 import re
@@ -33,6 +35,23 @@ NAME_HELP = "An artifact name is 1–200 characters: letters, digits, space and 
 # A name as the doors take it (what _check_name accepts), for their serializers and schema.
 NAME_INPUT = r"^(?![\s\S]*\.\.)" + stripped(NAME_RE.pattern).removeprefix("^")
 MAX_MEMORY_BYTES = 64 * 1024
+
+
+class StorageFailed(ServiceError):
+    """The artifact store did not take the bytes (full, read-only, gone): nothing was kept,
+    and the same put can be tried again once the store is fixed."""
+
+    status_code = 503
+
+    def __init__(self, exc: OSError) -> None:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            self.status_code = 507  # Insufficient Storage
+            message, code = "The artifact store is full", "storage_full"
+        else:
+            message, code = "The artifact store cannot be written", "storage_unavailable"
+        super().__init__(
+            f"{message} ({exc.strerror or exc}); nothing was stored. Try again later.", code=code
+        )
 
 
 def _check_name(name: str) -> str:
@@ -96,15 +115,31 @@ def artifact_put(
             author_agent=author_agent,
             author_user=author_user,
         )
-        path = version_path(version, sha256)
-        if version.content.storage.exists(path):
-            version.content.name = path  # the same bytes are already stored: share them
-        else:
-            version.content.save(sha256, ContentFile(data), save=False)
+        _store_bytes(version, version_path(version, sha256), data)
         version.save()
         if artifact.thread is not None:
             _post_card(artifact.thread, artifact, version)
     return version
+
+
+def _store_bytes(version: ArtifactVersion, path: str, data: bytes) -> None:
+    """Put the bytes at their content address, or share the same bytes already there. A write
+    the store refuses leaves no partial file behind: a later put of the same bytes would
+    otherwise share a truncated copy. (Raising rolls back the version's rows.)"""
+    storage = version.content.storage
+    if storage.exists(path):
+        if storage.size(path) == len(data):
+            version.content.name = path  # the same bytes are already stored: share them
+            return
+        storage.delete(path)  # a write cut short earlier (a crash): not those bytes
+    try:
+        version.content.save(version.sha256, ContentFile(data), save=False)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            # A complete copy there is a concurrent put's (the same bytes): it stays.
+            if storage.exists(path) and storage.size(path) != len(data):
+                storage.delete(path)
+        raise StorageFailed(exc) from exc
 
 
 def _artifact_for_update(*, team: Team, name: str, kind: str, thread: Thread | None) -> Artifact:

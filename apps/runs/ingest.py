@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from apps.core.db import connections_done
 from apps.harnesses.base import EventKind, NormalizedEvent
@@ -33,6 +34,11 @@ from apps.threads.services import NewMessage, messages_append
 logger = logging.getLogger(__name__)
 
 MAX_BATCHES_PER_TRANSACTION = 200
+# While the database is unreachable (a restart, a failover) the writer keeps the batches and
+# tries again for this long before it gives them up (tests/faults/test_postgres_restart.py).
+STORE_RETRY_SECONDS = 60.0
+# What _store changes on a Run in memory; read back after a transaction that failed.
+RUN_FIELDS = ("last_event_seq", "stdout_lines", "session_id", "usage", "result_text", "error")
 
 
 @dataclass
@@ -85,21 +91,66 @@ class IngestWriter:
             connections_done()
 
     def _store(self, batches: list[Batch]) -> None:
-        try:
-            with transaction.atomic():
-                for batch in batches:
-                    _ingest(batch)
-        except Exception:
-            # One bad batch must not lose the others: store them one by one.
-            for batch in batches:
-                try:
-                    with transaction.atomic():
+        runs = list({id(batch.run): batch.run for batch in batches}.values())
+        before = {run.pk: run.last_event_seq for run in runs}
+        # Masking reads each run's output as a stream: a retry masks the batches again.
+        tails = {id(batch.secrets): (batch.secrets, batch.secrets.tail) for batch in batches}
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        while True:
+            for mask, tail in tails.values():
+                mask.tail = tail
+            try:
+                with transaction.atomic():
+                    for batch in batches:
                         _ingest(batch)
-                except Exception as exc:
-                    logger.exception("storing a batch of run %s failed", batch.run.pk)
-                    batch.error = exc
+                break
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() >= deadline:
+                    self._store_one_by_one(batches, tails)
+                    break
+                logger.warning("the database is unreachable, run output waits: %s", exc)
+                if _stored_after_all(runs, before, deadline):
+                    break
+            except Exception:
+                self._store_one_by_one(batches, tails)
+                break
         for batch in batches:
             batch.done.set()
+
+    def _store_one_by_one(
+        self, batches: list[Batch], tails: dict[int, tuple[SecretMask, str]]
+    ) -> None:
+        # One bad batch must not lose the others: store them one by one, each from what is
+        # stored (a failed attempt moved its run's seqs on in memory: the next would skip).
+        for mask, tail in tails.values():
+            mask.tail = tail
+        for batch in batches:
+            try:
+                batch.run.refresh_from_db(fields=list(RUN_FIELDS))
+                with transaction.atomic():
+                    _ingest(batch)
+            except Exception as exc:
+                logger.exception("storing a batch of run %s failed", batch.run.pk)
+                batch.error = exc
+
+
+def _stored_after_all(runs: list[Run], before: dict[int, int], deadline: float) -> bool:
+    """After a transaction that failed on the connection: wait for the database, read the
+    runs' stored state back into them (the failed attempt changed them in memory), and say
+    whether that transaction committed after all (its COMMIT went through, its answer was
+    lost). One executor holds a run, so its stored last_event_seq moved only if it did."""
+    delay = 0.1
+    while True:
+        connections_done()  # the broken connection goes; the next comes from a fresh connect
+        time.sleep(delay)
+        try:
+            for run in runs:
+                run.refresh_from_db(fields=list(RUN_FIELDS))
+            return any(run.last_event_seq != before[run.pk] for run in runs)
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                return False
+            delay = min(delay * 2, 2.0)
 
 
 def _ingest(batch: Batch) -> None:

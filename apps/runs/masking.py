@@ -6,8 +6,15 @@ upper case), URL-encoded (`%XX` in either case, `+` for spaces), and base64 in b
 of its three byte alignments (the characters that depend only on the secret's own bits). So
 `printf %s "$OZWEB_TOKEN" | base64 -w0` shows `••••••`, not a token that works.
 
-Not caught: a secret split across output lines (`base64` wrapping at 76 columns, `xxd -p` at
-60) or across events, and encodings other than these.
+A run's output is masked as one stream (`mask()`, called in order): a form split across
+output lines or events (`base64` wrapping at 76 columns, `xxd -p` at 60, a token streamed in
+chunks), or across line breaks inside one string, is found as if it were whole. What a string
+adds to a form the stream began before is masked at once; the string's own end, when it is the
+start of a form (at least MIN_SPLIT characters of one), is masked too, since the rest may come
+next, and so is a string's start that is the end of a form (a stream that began elsewhere, e.g.
+before a takeover). So at most MIN_SPLIT - 1 characters of a form are shown at a boundary.
+
+Not caught: encodings other than these.
 
 The forms are computed once per run (`SecretMask`). A string is first looked through for the
 forms that contain no other (`in`, a fast C search each: 60 µs for 10 KB and five secrets),
@@ -28,6 +35,8 @@ MASK = "••••••"
 # than this are not searched for (a 4-byte secret's base64 core is 4 characters of noise).
 MIN_SECRET_LENGTH = 4
 MIN_FORM_LENGTH = 8
+# A form split across strings: a part at least this long at a string's end or start is masked.
+MIN_SPLIT = 6
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _URLSAFE = str.maketrans("+/", "-_")
 
@@ -90,25 +99,80 @@ class SecretMask:
         # Every form contains one of these: a text without them has no secret in it.
         self._needles = sorted(f for f in forms if not any(g != f and g in f for g in forms))
         self._pattern = re.compile(_trie_pattern(forms)) if forms else None
-        self._shortest = min(map(len, forms), default=0)
+        self._longest = max(map(len, forms), default=0)
+        # The starts and ends of forms a split may leave at a string's end or start, and
+        # (checked first, with one lookup) their last or first MIN_SPLIT characters.
+        self._prefixes = {f[:k] for f in forms for k in range(MIN_SPLIT, len(f))}
+        self._suffixes = {f[-k:] for f in forms for k in range(MIN_SPLIT, len(f))}
+        self._prefix_ends = {p[-MIN_SPLIT:] for p in self._prefixes}
+        self._suffix_starts = {p[:MIN_SPLIT] for p in self._suffixes}
+        # The end of the output mask() has seen (line breaks left out): a form that began
+        # there and goes on in the next string is found across the boundary.
+        self.tail = ""
 
     def text(self, value: str) -> str:
         """`value` with every form of every secret masked, and NUL characters (which PostgreSQL
-        text cannot hold) as U+FFFD."""
-        if "\x00" in value:
-            value = value.replace("\x00", "\ufffd")
-        if self._pattern is None or len(value) < self._shortest:
-            return value
-        if not any(needle in value for needle in self._needles):
-            return value
-        return self._pattern.sub(MASK, value)
+        text cannot hold) as U+FFFD. On its own: no stream before or after it."""
+        masked, _ = self._masked(_without_nul(value), "")
+        return masked
 
     def mask(self, value: Any) -> Any:
-        """`value` made safe to store: every string in it (in dicts and lists, recursively)."""
+        """`value` made safe to store: every string in it (in dicts and lists, recursively),
+        as the continuation of the strings masked before (a run's output, in order)."""
         if isinstance(value, str):
-            return self.text(value)
+            masked, self.tail = self._masked(_without_nul(value), self.tail)
+            return masked
         if isinstance(value, dict):
             return {k: self.mask(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.mask(v) for v in value]
         return value
+
+    def _masked(self, value: str, tail: str) -> tuple[str, str]:
+        """`value` masked after `tail` (the stream before it), and the stream's new tail."""
+        if self._pattern is None:
+            return value, ""
+        index: list[int] | None = None
+        flat = value
+        if "\n" in value or "\r" in value:  # a form may be wrapped inside one string too
+            index = [i for i, char in enumerate(value) if char not in "\r\n"]
+            flat = "".join(value[i] for i in index)
+        window = tail + flat
+        start = len(tail)
+        new_tail = window[max(0, len(window) - self._longest + 1) :]
+        spans: list[tuple[int, int]] = []
+        if any(needle in window for needle in self._needles):
+            spans += [m.span() for m in self._pattern.finditer(window) if m.end() > start]
+        if window[-MIN_SPLIT:] in self._prefix_ends:  # ends as a form starts: the rest may follow
+            for k in range(min(len(window), self._longest - 1), MIN_SPLIT - 1, -1):
+                if window[-k:] in self._prefixes:
+                    spans.append((len(window) - k, len(window)))
+                    break
+        if flat[:MIN_SPLIT] in self._suffix_starts:  # starts as a form ends
+            for k in range(min(len(flat), self._longest - 1), MIN_SPLIT - 1, -1):
+                if flat[:k] in self._suffixes:
+                    spans.append((start, start + k))
+                    break
+        if not spans:
+            return value, new_tail
+        # In this string's own characters (a span may begin in the tail), merged.
+        merged: list[list[int]] = []
+        for begin, end in sorted((max(b, start) - start, e - start) for b, e in spans):
+            if begin >= end:
+                continue
+            if merged and begin <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([begin, end])
+        parts, done = [], 0
+        for begin, end in merged:
+            if index is not None:  # back to `value`'s positions (line breaks inside go too)
+                begin, end = index[begin], index[end - 1] + 1
+            parts += [value[done:begin], MASK]
+            done = end
+        parts.append(value[done:])
+        return "".join(parts), new_tail
+
+
+def _without_nul(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value

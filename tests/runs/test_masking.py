@@ -17,7 +17,7 @@ import pytest
 from apps.agents.services import agent_update
 from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
-from apps.runs.masking import MASK, SecretMask, secret_forms
+from apps.runs.masking import MASK, MIN_SPLIT, SecretMask, secret_forms
 from apps.runs.models import RunStatus
 from apps.threads.models import Message
 
@@ -140,3 +140,96 @@ def test_a_run_printing_its_token_encoded_stores_no_working_token(
     assert leaks(stored, token) == [] and leaks(stored, PASSWORD) == []
     assert stored.count(MASK) >= 9
     assert "shell " + MASK in stored
+
+
+# -- split across lines, events and chunks ----------------------------------------------------
+
+
+def shown(masked: list[str], form: str) -> int:
+    """The longest run of `form`'s characters still in the masked strings (each on its own)."""
+    return max(
+        (
+            length
+            for length in range(len(form), 0, -1)
+            for i in range(len(form) - length + 1)
+            if any(form[i : i + length] in text for text in masked)
+        ),
+        default=0,
+    )
+
+
+@pytest.mark.parametrize("printed", encodings(TOKEN)[:10])
+def test_a_secret_split_across_two_strings_is_masked_at_every_split_point(printed):
+    for cut in range(1, len(printed)):
+        mask = SecretMask([TOKEN])
+        masked = [mask.mask(f"out: {printed[:cut]}"), mask.mask(f"{printed[cut:]} done")]
+
+        assert shown(masked, printed) < MIN_SPLIT, (cut, masked)
+        assert leaks("".join(masked), TOKEN) == []
+        assert masked[0].startswith("out: ") and masked[1].endswith(" done")
+
+
+def test_a_token_streamed_in_small_chunks_shows_at_most_its_first_characters():
+    mask = SecretMask([TOKEN])
+    events = [{"text": TOKEN[i : i + 3]} for i in range(0, len(TOKEN), 3)]
+
+    masked = [mask.mask(event)["text"] for event in events]
+
+    # The first chunk is shorter than MIN_SPLIT: it shows; from the second on, nothing does.
+    assert masked[0] == TOKEN[:3] and set(masked[1:]) == {MASK}
+    assert shown(masked, TOKEN) < MIN_SPLIT and leaks("".join(masked), TOKEN) == []
+
+
+@pytest.mark.parametrize("width", [60, 76, 7])
+def test_wrapped_encodings_are_masked_line_by_line_and_inside_one_string(width):
+    stream = base64.b64encode(os.urandom(50) + TOKEN.encode() + os.urandom(50)).decode()
+    hexed = TOKEN.encode().hex()
+    for text in (stream, hexed):
+        lines = [text[i : i + width] for i in range(0, len(text), width)]
+        mask = SecretMask([TOKEN])
+        by_line = [mask.mask(line) for line in lines]
+        at_once = SecretMask([TOKEN]).text("\n".join(lines))
+
+        assert leaks("".join(by_line), TOKEN) == [] and shown(by_line, hexed) < MIN_SPLIT
+        assert leaks(at_once.replace("\n", ""), TOKEN) == [] and MASK in at_once
+
+
+def test_ordinary_output_across_strings_is_left_alone():
+    mask = SecretMask([TOKEN, PASSWORD])
+    lines = ["ozr_ is how run tokens begin", "token: ozr_", "abc", "p@ss is a prefix", "done"]
+
+    assert [mask.mask(line) for line in lines] == lines
+
+
+SPLITTER = """
+import base64, json, os
+token = os.environ["OZWEB_TOKEN"]
+open("token.txt", "w").write(token)
+hexed = token.encode().hex()
+for i in range(0, len(hexed), 30):  # as `xxd -p -c 15` prints it
+    print(hexed[i : i + 30], flush=True)
+wrapped = base64.encodebytes(b"x" * 40 + token.encode()).decode()  # wrapped at 76 columns
+print(json.dumps({"type": "tool_result", "output": wrapped}), flush=True)
+for i in range(0, len(token), 4):  # streamed in chunks, one text event each
+    print(json.dumps({"type": "text", "text": token[i : i + 4]}), flush=True)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("local_sandbox")
+def test_a_run_splitting_its_token_across_lines_and_events_stores_no_working_token(
+    thread, command_agent, program, settings
+):
+    run = run_create(NewRun(agent=command_agent(program(SPLITTER)), prompt="go", thread=thread))
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    [token_file] = Path(settings.OZWEB_AGENT_DATA_DIR).rglob("token.txt")
+    token = token_file.read_text()
+    bodies = [m.body for m in Message.objects.filter(thread=thread).order_by("seq")]
+    events = [str(e.data) for e in run.events.order_by("seq")]
+    stored = "".join(bodies + events).replace("\\n", "").replace("\n", "")
+    assert leaks(stored, token) == [], stored
+    assert shown(bodies, token.encode().hex()) < MIN_SPLIT
+    assert shown(bodies, token) < MIN_SPLIT
