@@ -6,8 +6,8 @@
 #     start dockerd in the background and wait for it (log: /var/log/ozweb-dockerd.log).
 #     Storage drivers are tried in order: overlay2, fuse-overlayfs, vfs.
 #
-# Flags used by default on a sandboxed host (no systemd, no bridge/NAT needed because
-# containers use --network host):
+# Flags used by default on a sandboxed host (no systemd, no bridge/NAT needed because run
+# containers use --network none and reach ozweb through their worker's unix sockets):
 #     --bridge=none --iptables=false --ip6tables=false --storage-driver=<first that works>
 #
 # Environment overrides:

@@ -1,5 +1,6 @@
 """Docker-only guarantees: hardening, labels, ownership of the mounts, the host network in
-tests, and re-attaching to a run's container."""
+tests (an explicit override), and re-attaching to a run's container. The isolated network
+and egress: test_network.py."""
 
 from __future__ import annotations
 
@@ -33,14 +34,19 @@ def test_the_container_is_hardened_and_labelled(start, docker_client, run_id, tm
     assert host["NanoCpus"] == 1_000_000_000
     assert host["PidsLimit"] == 128
     assert not host["Privileged"]
+    assert host["ReadonlyRootfs"]
+    assert set(host["Tmpfs"]) == {"/tmp"}
+    assert host["NetworkMode"] == "none"
     assert attrs["Config"]["User"] == "1000:1000"
     assert attrs["Config"]["WorkingDir"] == "/workspace"
     assert attrs["Config"]["Labels"][LABEL_RUN] == str(run_id)
     assert attrs["Config"]["Labels"][LABEL_TEAM] == "7"
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert set(mounts) == {"/workspace", "/home/agent"}  # and no docker socket
+    # And no docker socket: the relay's socket folder is read-only.
+    assert set(mounts) == {"/workspace", "/home/agent", "/run/ozweb"}
     assert mounts["/workspace"]["Source"] == str(tmp_path / "workspace")
-    assert all(m["RW"] for m in mounts.values())
+    assert mounts["/workspace"]["RW"] and mounts["/home/agent"]["RW"]
+    assert not mounts["/run/ozweb"]["RW"]
 
 
 def test_the_process_runs_unprivileged(start):
@@ -168,73 +174,65 @@ def test_a_container_starts_and_answers_quickly(start):
     assert time.monotonic() - started < 5
 
 
-def test_limits_the_engine_can_not_enforce_are_dropped_with_a_warning(
-    docker_client, tmp_path: Path, run_id, monkeypatch, caplog
+def _spec(tmp_path: Path, run_id: int, **fields):
+    from apps.runs.sandboxes.base import SandboxSpec
+
+    return SandboxSpec(
+        run_id=run_id,
+        image=fields.pop("image", "ozweb-harness:local"),
+        argv=fields.pop("argv", ["true"]),
+        env={},
+        workspace=tmp_path / "workspace",
+        home=tmp_path / "home",
+        **fields,
+    )
+
+
+def _containers_of(docker_client, run_id: int) -> list:
+    return docker_client.api.containers(all=True, filters={"label": f"{LABEL_RUN}={run_id}"})
+
+
+def test_a_limit_the_engine_can_not_enforce_fails_the_start(
+    docker_client, tmp_path: Path, run_id, monkeypatch
 ):
     from apps.runs.sandboxes import DockerSandbox
-    from apps.runs.sandboxes.base import SandboxSpec
+    from apps.runs.sandboxes.base import SandboxError
 
     info = docker_client.api.info()
     monkeypatch.setattr(docker_client.api, "info", lambda: {**info, "PidsLimit": False})
     sandbox = DockerSandbox(docker_client)
-    spec = SandboxSpec(
-        run_id=run_id,
-        image="ozweb-harness:local",
-        argv=["true"],
-        env={},
-        workspace=tmp_path / "workspace",
-        home=tmp_path / "home",
-    )
-    process = sandbox.start(spec)
+    with pytest.raises(SandboxError, match=r"can not enforce the pids limit.*OZWEB_SANDBOX_PIDS=0"):
+        sandbox.start(_spec(tmp_path, run_id))
+    assert _containers_of(docker_client, run_id) == []  # nothing ran unlimited
+    assert "can not enforce the pids limit" in " ".join(sandbox.hardening_problems()["problems"])
+
+    # Asked for knowingly (the limit set to 0), the run starts without that one limit.
+    process = sandbox.start(_spec(tmp_path, run_id, pids_limit=0))
     try:
         assert process.wait(10) == 0
         host = docker_client.api.inspect_container(process.container_id)["HostConfig"]
         assert not host["PidsLimit"]
-        assert host["Memory"] == spec.memory_bytes
-        assert "can not enforce pids_limit" in caplog.text
+        assert host["Memory"] == 2 * 1024**3
     finally:
         process.cleanup()
 
 
-def test_a_start_refused_over_cgroups_is_retried_without_limits(
-    docker_client, tmp_path: Path, run_id, monkeypatch, caplog
+def test_a_start_refused_over_cgroups_fails_with_a_clear_error(
+    docker_client, tmp_path: Path, run_id, monkeypatch
 ):
     from docker.errors import APIError
 
     from apps.runs.sandboxes import DockerSandbox
-    from apps.runs.sandboxes.base import SandboxSpec
+    from apps.runs.sandboxes.base import SandboxError
 
-    real_start = docker_client.api.start
-    refused = []
+    def refused(container_id):
+        raise APIError("OCI runtime create failed: cgroup memory controller not available")
 
-    def start_once_refused(container_id):
-        if not refused:
-            refused.append(container_id)
-            raise APIError("OCI runtime create failed: cgroup memory controller not available")
-        return real_start(container_id)
-
-    monkeypatch.setattr(docker_client.api, "start", start_once_refused)
-    spec = SandboxSpec(
-        run_id=run_id,
-        image="ozweb-harness:local",
-        argv=["echo", "ran anyway"],
-        env={},
-        workspace=tmp_path / "workspace",
-        home=tmp_path / "home",
-    )
+    monkeypatch.setattr(docker_client.api, "start", refused)
     sandbox = DockerSandbox(docker_client)
-    process = sandbox.start(spec)
-    try:
-        assert list(process.stdout_lines()) == ["ran anyway"]
-        assert process.wait(10) == 0
-        host = docker_client.api.inspect_container(process.container_id)["HostConfig"]
-        assert not host["Memory"] and not host["PidsLimit"] and not host["NanoCpus"]
-        assert "WITHOUT memory/cpu/pids limits" in caplog.text
-        assert sandbox._limits(spec) == {}  # remembered: later runs do not retry
-        with pytest.raises(docker.errors.NotFound):  # the refused container is gone
-            docker_client.api.inspect_container(refused[0])
-    finally:
-        process.cleanup()
+    with pytest.raises(SandboxError, match="refused the resource limits.*do not start unlimited"):
+        sandbox.start(_spec(tmp_path, run_id, argv=["echo", "must not run"]))
+    assert _containers_of(docker_client, run_id) == []  # no retry without limits, nothing left
 
 
 def test_the_harness_argv_replaces_the_image_entrypoint(docker_client, docker_sandbox, start):
@@ -252,18 +250,80 @@ def test_the_harness_argv_replaces_the_image_entrypoint(docker_client, docker_sa
         docker_client.images.remove(tag, force=True)
 
 
-def test_without_root_the_mounts_are_opened_up_by_mode(start, monkeypatch, tmp_path: Path):
-    # A worker that is neither root nor uid 1000 can not chown: it chmods instead.
+def test_without_root_the_container_runs_as_the_workers_uid(
+    start, monkeypatch, tmp_path: Path, docker_client
+):
+    # A worker that is neither root nor uid 1000 can not chown: its container runs as its own
+    # uid, which owns the folders it made; nothing is opened up to everyone (no 0777).
+    for name in ("workspace", "home"):
+        (tmp_path / name).mkdir()
+        os.chown(tmp_path / name, 4321, 4321)
     monkeypatch.setattr("apps.runs.sandboxes.docker.os.geteuid", lambda: 4321)
-    process = start(
-        [
-            "sh",
-            "-c",
-            "echo w > /workspace/made.txt && echo h > $HOME/made.txt"
-            " && echo edited > $HOME/.tool/config.json",
-        ],
-        home_files={".tool/config.json": "{}"},
-    )
+    monkeypatch.setattr("apps.runs.sandboxes.docker.os.getegid", lambda: 4321)
+    process = start(["sh", "-c", "id -u; echo w > /workspace/made.txt && echo h > $HOME/made.txt"])
     assert process.wait(10) == 0, process.stderr_tail()
-    assert (tmp_path / "workspace" / "made.txt").read_text() == "w\n"
-    assert (tmp_path / "home" / ".tool" / "config.json").read_text() == "edited\n"
+    assert list(process.stdout_lines()) == ["4321"]
+    for name in ("workspace", "home"):
+        made = tmp_path / name / "made.txt"
+        assert made.stat().st_uid == 4321
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o755
+
+
+def test_without_root_a_folder_of_another_user_fails_the_start(
+    docker_sandbox, monkeypatch, tmp_path: Path, run_id
+):
+    from apps.runs.sandboxes.base import SandboxError
+
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "home").mkdir()
+    monkeypatch.setattr("apps.runs.sandboxes.docker.os.geteuid", lambda: 4321)
+    with pytest.raises(SandboxError, match="belongs to uid 0, not to this worker's uid 4321"):
+        docker_sandbox.start(_spec(tmp_path, run_id))
+    assert (tmp_path / "workspace").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_limit_can_not_be_applied_fails_with_the_reason(
+    docker_client, monkeypatch, settings, tmp_path: Path, thread
+):
+    from apps.agents.models import Harness
+    from apps.runs.creation import NewRun, run_create
+    from apps.runs.executor import execute_run
+    from apps.runs.models import RunStatus
+    from apps.runs.sandboxes import DockerSandbox
+    from tests.factories import AgentFactory
+
+    settings.OZWEB_RUN_DISPATCH = "manual"
+    settings.OZWEB_AGENT_DATA_DIR = str(tmp_path / "agents")
+    info = docker_client.api.info()
+    monkeypatch.setattr(docker_client.api, "info", lambda: {**info, "MemoryLimit": False})
+    agent = AgentFactory(team=thread.team, harness=Harness.COMMAND, command="echo ran")
+    run = run_create(NewRun(agent=agent, prompt="go", thread=thread))
+
+    execute_run(run.pk, sandbox=DockerSandbox(docker_client))
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("could not start: the Docker engine can not enforce the memory")
+    assert "OZWEB_SANDBOX_MEMORY_BYTES=0" in run.error
+    assert _containers_of(docker_client, run.pk) == []
+
+
+def test_an_image_without_oz_relay_is_a_clear_error(
+    docker_client, docker_sandbox, tmp_path, run_id
+):
+    import io
+
+    from apps.runs.sandboxes.base import SandboxError
+
+    dockerfile = b"FROM ozweb-harness:local\nUSER 0\nRUN rm /usr/local/bin/oz-relay\nUSER 1000\n"
+    tag = "ozweb-sandbox-test-no-relay:latest"
+    docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile), tag=tag, pull=False, rm=True, network_mode="none"
+    )
+    try:
+        with pytest.raises(SandboxError, match=f"the image {tag} has no oz-relay"):
+            docker_sandbox.start(_spec(tmp_path, run_id, image=tag))
+        assert _containers_of(docker_client, run_id) == []
+    finally:
+        docker_client.images.remove(tag, force=True)

@@ -89,11 +89,30 @@ def test_an_unknown_kind_is_an_error(settings):
         get_sandbox()
 
 
-def test_sandbox_network(monkeypatch, settings):
+def test_sandbox_network_is_never_the_hosts_unless_named(monkeypatch, settings):
     monkeypatch.delenv("OZWEB_SANDBOX_NETWORK", raising=False)
-    settings.OZWEB_AGENT_API_URL = "https://ozweb.example.com"
-    assert sandbox_network() is None  # the engine's default network
-    settings.OZWEB_AGENT_API_URL = "http://127.0.0.1:8000"
-    assert sandbox_network() == "host"  # the only way to reach a loopback agent API
+    for url in ("https://ozweb.example.com", "http://127.0.0.1:8000"):
+        settings.OZWEB_AGENT_API_URL = url
+        assert sandbox_network() is None  # --network none, ozweb through the relay
     monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "isolated-net")
     assert sandbox_network() == "isolated-net"
+
+
+def test_the_url_a_sandbox_reaches_ozweb_at(monkeypatch, settings):
+    from apps.runs.sandboxes import sandbox_ozweb_url
+
+    monkeypatch.delenv("OZWEB_SANDBOX_NETWORK", raising=False)
+    docker_kind = type("Docker", (), {"kind": "docker", "isolated": True})()
+    cases = {
+        # Same host and port inside (the container's own loopback): the URL is unchanged.
+        "http://127.0.0.1:8000": "http://127.0.0.1:8000",
+        # https and privileged ports end at the worker's relay; inside it is plain http.
+        "https://ozweb.example.com": "http://ozweb.example.com:8765",
+        "http://10.1.2.3:9000/base": "http://127.0.0.1:9000/base",
+    }
+    for url, inside in cases.items():
+        settings.OZWEB_AGENT_API_URL = url
+        assert sandbox_ozweb_url(docker_kind) == inside
+        assert sandbox_ozweb_url(LocalSandbox()) == url
+    monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")
+    assert sandbox_ozweb_url(docker_kind) == "http://10.1.2.3:9000/base"

@@ -117,6 +117,14 @@ class RecordedRequest:
     def route(self) -> str:
         return urlsplit(self.path).path
 
+    @property
+    def reported_usage(self) -> dict[str, int]:
+        """The token counts the answer reported: every model answer (main or side) reports
+        INPUT_TOKENS and OUTPUT_TOKENS; errors, token counts and pre-checks report none."""
+        if self.reply is None or self.reply.kind == "http_error":
+            return {"input_tokens": 0, "output_tokens": 0}
+        return {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}
+
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
@@ -534,6 +542,9 @@ def error_body(protocol: str | None, status: int, message: str) -> dict[str, Any
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # As real providers' servers do: each SSE event leaves at once, not after the client's
+    # delayed ACK of the one before (Nagle's algorithm would hold it up to 40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

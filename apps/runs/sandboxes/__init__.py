@@ -19,7 +19,9 @@ __all__ = [
     "SandboxSpec",
     "docker_health",
     "get_sandbox",
+    "hardening_health",
     "sandbox_network",
+    "sandbox_ozweb_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,19 +61,54 @@ def docker_health() -> dict[str, object]:
 
 
 def sandbox_network() -> str | None:
-    """The network sandboxes use.
+    """The Docker network sandboxes join instead of the default, or None.
 
-    OZWEB_SANDBOX_NETWORK names it (``host`` in tests). Unset, a container gets the host's
-    network only when ozweb's agent API is on a loopback address (OZWEB_AGENT_API_URL, the
-    embedded default), since that is the only way code in it can reach the API; otherwise the
-    engine's default network.
+    None, the default: a container has ``--network none`` and reaches ozweb's agent API and
+    gateway alone, through its worker's relay sockets (relay.py). OZWEB_SANDBOX_NETWORK names a
+    network for special setups, e.g. ``host`` in tests whose harness talks straight to a server
+    on the host's loopback: that container then reaches whatever the network reaches.
     """
-    from urllib.parse import urlsplit
+    named = os.environ.get("OZWEB_SANDBOX_NETWORK", "").strip()
+    return named or None
 
+
+def sandbox_ozweb_url(sandbox: Sandbox) -> str:
+    """ozweb's agent API and gateway as code in `sandbox` reaches them (its OZWEB_URL)."""
     from django.conf import settings
 
-    named = os.environ.get("OZWEB_SANDBOX_NETWORK", "").strip()
-    if named:
-        return named
-    host = urlsplit(settings.OZWEB_AGENT_API_URL).hostname or ""
-    return "host" if host in ("127.0.0.1", "localhost", "::1") else None
+    if sandbox.kind == "docker" and sandbox_network() is None:
+        from .relay import container_endpoint
+
+        return container_endpoint(settings.OZWEB_AGENT_API_URL).url
+    return str(settings.OZWEB_AGENT_API_URL)
+
+
+_hardening_cache: tuple[float, dict[str, object]] | None = None
+HARDENING_CACHE_SECONDS = 60.0
+
+
+def hardening_health() -> dict[str, object]:
+    """For /healthz and the dashboard: what keeps runs from being sandboxed as documented
+    (cached for a minute; it asks the engine)."""
+    import time
+
+    global _hardening_cache
+    now = time.monotonic()
+    if _hardening_cache is not None and now - _hardening_cache[0] < HARDENING_CACHE_SECONDS:
+        return _hardening_cache[1]
+    kind = sandbox_kind()
+    result: dict[str, object]
+    if kind == "local" or (kind == "auto" and not DockerSandbox.available()):
+        result = {
+            "ok": False,
+            "problems": ["no Docker engine: runs execute as unsandboxed local processes"],
+            "notes": [],
+        }
+    else:
+        try:
+            found = DockerSandbox().hardening_problems()
+        except Exception as exc:  # an engine that does not answer is the docker check's news
+            found = {"problems": [f"the Docker engine did not answer: {exc}"[:300]], "notes": []}
+        result = {"ok": not found["problems"], **found}
+    _hardening_cache = (now, result)
+    return result

@@ -6,10 +6,10 @@ process from a `SandboxSpec`, read its stdout line by line, write to its stdin, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 # The harness image's layout, defined once by its build tool (re-exported for the executor).
 from harness_image.constants import CONTAINER_HOME as CONTAINER_HOME
@@ -19,6 +19,12 @@ LABEL_RUN = "dev.ozweb.run"
 LABEL_AGENT = "dev.ozweb.agent"
 LABEL_TEAM = "dev.ozweb.team"
 LABEL_INSTANCE = "dev.ozweb.instance"
+# The egress allowlist of a run's container (comma-joined), so a takeover serves it again.
+LABEL_EGRESS = "dev.ozweb.egress"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox can not start the run as hardened as it must (the run fails with this)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,17 @@ class SandboxSpec:
     memory_bytes: int = 2 * 1024**3
     nano_cpus: int = 2_000_000_000
     pids_limit: int = 512
-    # "host" in tests (everything stays on 127.0.0.1); None for the engine's default network.
+    # None (the default): the container reaches ozweb alone, through the worker's relay
+    # sockets (--network none, see relay.py). A name (OZWEB_SANDBOX_NETWORK, e.g. "host" in
+    # tests that point a harness at a server on the host) joins that network instead.
     network: str | None = None
+    # Allowlisted HTTPS egress through the worker's proxy (None: no egress); network None only.
+    egress_domains: tuple[str, ...] | None = None
+    # Called (from the relay's thread) with {"host", "port", "allowed", "reason"} per egress
+    # connection.
+    on_egress: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
+    # The size of the container's tmpfs /tmp (it counts against the memory limit).
+    tmp_bytes: int = 1024**3
 
 
 class SandboxProcess(Protocol):
