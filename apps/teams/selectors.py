@@ -43,6 +43,8 @@ def access_team(
     )
     if membership is None:
         raise NotFound()
+    if isinstance(user, User):
+        membership.user = user  # known already: actor.user needs no query
     require_role(membership, role)
     return membership
 

@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from apps.core.errors import NotFound
 from apps.teams.models import Membership, Role, Team
-from apps.teams.selectors import access_team
+from apps.teams.selectors import access_team, require_role
 from apps.threads.models import Delivery, Message, Thread, ThreadReadState
 
 
@@ -55,11 +55,30 @@ def access_thread(
 ) -> tuple[Membership, Thread]:
     """The thread and the user's membership of its team, checked for `role`; another team's
     thread is NotFound, like a missing one (see access_team)."""
-    thread = Thread.objects.select_related("agent").filter(pk=thread_id).first()
-    if thread is None:
+    if not user.is_authenticated:
         raise NotFound()
-    membership = access_team(user=user, team_id=thread.team_id, role=role)
-    thread.team = membership.team
+    # One query, thread and membership together: every post and page load starts here.
+    # No .first() and no ORDER BY: at most one row matches, and ordering is a third of the
+    # query building.
+    found = list(
+        Thread.objects.select_related("agent", "team")
+        .filter(pk=thread_id, team__memberships__user_id=user.pk)
+        .annotate(_m_id=F("team__memberships__id"), _m_role=F("team__memberships__role"))
+        .order_by()
+    )
+    if not found:
+        raise NotFound()
+    [thread] = found
+    # What a role check needs; created_at and updated_at load on first use (nothing here does).
+    membership = Membership.from_db(
+        Membership.objects.db,
+        ["id", "team_id", "user_id", "role"],
+        [thread._m_id, thread.team_id, user.pk, thread._m_role],
+    )
+    membership.team = thread.team
+    if isinstance(user, User):
+        membership.user = user  # known already: actor.user needs no query
+    require_role(membership, role)
     return membership, thread
 
 

@@ -7,11 +7,20 @@ wait of a millisecond could cost tens. At hundreds of agent messages a second th
 were the slowest 1% of deliveries (bench/messaging.py). A lock per database file hands the
 turn straight to the next writer of this process; other processes (management commands) still
 meet SQLite's own lock and busy timeout.
+
+Closed connections to a database file are kept (a few per file) and handed to the next
+thread that connects. Under ASGI every request runs in a fresh thread, and Django's
+connections are per thread, so each request opened SQLite again, with its PRAGMAs: 15% of a
+REST post's CPU (py-spy, bench/writes.py). A connection goes back only outside any
+transaction, and is dropped if the file it was opened on has been replaced.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
+from typing import Any
 
 from django.db.backends.sqlite3 import base
 
@@ -27,10 +36,54 @@ def _turn_for(name: str) -> threading.Lock:
         return _turns.setdefault(name, threading.Lock())
 
 
+# Idle connections kept per database file (more threads than this connect at once only
+# under a burst; the extra ones are closed as before).
+IDLE_PER_FILE = 8
+
+# (process, file) → idle (connection, the file's (device, inode) when it was opened)
+_idle: dict[tuple[int, str], list[tuple[sqlite3.Connection, tuple[int, int]]]] = {}
+_idle_lock = threading.Lock()
+
+
+def _file_id(name: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def forget_idle_connections() -> None:
+    """Close every kept connection of this process (tests; after replacing a database)."""
+    with _idle_lock:
+        kept = [conn for idle in _idle.values() for conn, _ in idle]
+        _idle.clear()
+    for conn in kept:
+        conn.close()
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     # The methods below override private hooks of Django's backends, which django-stubs leaves
     # out: hence their `type: ignore`s.
     _turn: threading.Lock | None = None
+    _opened_on: tuple[int, int] | None = None
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> sqlite3.Connection:
+        if not self.is_in_memory_db():
+            name = str(self.settings_dict["NAME"])
+            now = _file_id(name)
+            with _idle_lock:
+                idle = _idle.get((os.getpid(), name), [])
+                while idle:
+                    conn, opened_on = idle.pop()
+                    if opened_on == now:
+                        self._opened_on = opened_on
+                        return conn
+                    conn.close()  # the file was replaced: this one reads the old one
+        conn = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            self._opened_on = _file_id(str(self.settings_dict["NAME"]))  # it exists now
+        return conn
 
     def _start_transaction_under_autocommit(self) -> None:
         if not self.is_in_memory_db() and self._turn is None:
@@ -57,9 +110,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> None:
         try:
-            super()._close()  # type: ignore[misc]
+            if not self._keep_idle():
+                super()._close()  # type: ignore[misc]
         finally:
             self._end_turn()
+
+    def _keep_idle(self) -> bool:
+        """Hand the connection to the next thread instead of closing it, if it is clean."""
+        conn, opened_on = self.connection, self._opened_on
+        if conn is None or opened_on is None or self.in_atomic_block or self.is_in_memory_db():
+            return False
+        try:
+            if conn.in_transaction:
+                return False
+        except sqlite3.ProgrammingError:  # closed already
+            return False
+        key = (os.getpid(), str(self.settings_dict["NAME"]))
+        with _idle_lock:
+            idle = _idle.setdefault(key, [])
+            if len(idle) >= IDLE_PER_FILE:
+                return False
+            idle.append((conn, opened_on))
+        return True
 
     def _end_turn(self) -> None:
         turn, self._turn = self._turn, None
