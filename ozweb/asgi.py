@@ -17,14 +17,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from apps.agentapi.mcp import with_mcp  # noqa: E402
 from apps.agentapi.rest import with_agent_rest  # noqa: E402
 from apps.core.websocket import websocket_stack  # noqa: E402
+from apps.gateway.door import with_gateway  # noqa: E402
 from ozweb.routing import websocket_urlpatterns  # noqa: E402
 from ozweb.runtime import Runtime, ServerApplication  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        # The agent API (its MCP server at /mcp, its REST verbs) answers before Django does.
+        # The agent API (its MCP server at /mcp, its REST verbs) and the model gateway
+        # (/gateway/) answer before Django does.
         # (django-stubs types the handler's scope as a dict, starlette's ASGIApp as a mapping.)
-        "http": with_agent_rest(with_mcp(django_asgi_app)),  # type: ignore[arg-type]
+        "http": with_gateway(with_agent_rest(with_mcp(django_asgi_app))),  # type: ignore[arg-type]
         # (channels' URLRouter stub wants its own type-only pattern class, not path()'s.)
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]
     }

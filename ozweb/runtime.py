@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.automations.firing import SchedulerThread
 from apps.runs.reconcile import ReconcilerThread
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Runtime:
         self.reconcile = reconcile  # None: when runs are dispatched in process (see start)
         self.freeze_gc = freeze_gc
         self.reconciler: ReconcilerThread | None = None
+        self.scheduler: SchedulerThread | None = None  # with the reconciler: no beat here
         self.started = False
         self._lock = threading.Lock()
 
@@ -42,6 +44,8 @@ class Runtime:
             if self.reconcile:
                 self.reconciler = ReconcilerThread(interval=settings.OZWEB_RECONCILE_SECONDS)
                 self.reconciler.start()
+                self.scheduler = SchedulerThread(interval=settings.OZWEB_SCHEDULE_TICK_SECONDS)
+                self.scheduler.start()
             if self.freeze_gc:
                 # What is loaded by now lives as long as the process: keep it out of the
                 # garbage collector's full passes, which otherwise stopped every thread for
@@ -59,6 +63,9 @@ class Runtime:
             if self.reconciler is not None:
                 self.reconciler.stop()
                 self.reconciler = None
+            if self.scheduler is not None:
+                self.scheduler.stop()
+                self.scheduler = None
             if self.freeze_gc:
                 gc.unfreeze()
         atexit.unregister(self.stop)

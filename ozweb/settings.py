@@ -45,9 +45,11 @@ SESSION_COOKIE_SECURE = env.bool("OZWEB_SESSION_COOKIE_SECURE", default=OZWEB_HT
 CSRF_COOKIE_SECURE = env.bool("OZWEB_CSRF_COOKIE_SECURE", default=OZWEB_HTTPS)
 SECURE_SSL_REDIRECT = env.bool("OZWEB_SECURE_SSL_REDIRECT", default=OZWEB_HTTPS)
 # Paths never redirected (regexes without the leading slash): the agent doors, which sandboxes
-# call at OZWEB_AGENT_API_URL, often plain HTTP on the host, and /healthz for load balancers.
+# call at OZWEB_AGENT_API_URL, often plain HTTP on the host (git over HTTP too: a run's clone
+# fetches and pushes there), and /healthz for load balancers.
 SECURE_REDIRECT_EXEMPT = env.list(
-    "OZWEB_SECURE_REDIRECT_EXEMPT", default=[r"^api/v1/agent/", r"^mcp/?$", r"^healthz$"]
+    "OZWEB_SECURE_REDIRECT_EXEMPT",
+    default=[r"^api/v1/agent/", r"^mcp/?$", r"^healthz$", r"^git/"],
 )
 # Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto). Set
 # it only when the proxy always sets (or strips) that header, or clients could forge it.
@@ -167,10 +169,14 @@ else:
         "pool": {
             "min_size": env.int("OZWEB_DB_POOL_MIN", default=2),
             "max_size": env.int("OZWEB_DB_POOL_MAX", default=30),
-            "timeout": 10,
+            # How long a request waits for a connection (also while PostgreSQL restarts).
+            "timeout": env.float("OZWEB_DB_POOL_TIMEOUT", default=10),
         },
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # With the pool: each connection is tried (an empty query) before it is handed out. After
+    # a PostgreSQL restart every idle one is dead, and each would fail its next request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # pubsub (default): a broadcast crosses Redis once per process and fans out in-process, so
@@ -232,6 +238,8 @@ LOGOUT_REDIRECT_URL = "login"
 OZWEB_MAX_MESSAGE_BYTES = env.int("OZWEB_MAX_MESSAGE_BYTES", default=64 * 1024)
 # JSON bodies nested deeper than this are refused with a 400 (REST API, agent doors, sockets).
 OZWEB_JSON_MAX_DEPTH = env.int("OZWEB_JSON_MAX_DEPTH", default=64)
+# The largest body an inbound trigger (/hooks/<token>/) takes; larger is a 413.
+OZWEB_HOOK_MAX_BYTES = env.int("OZWEB_HOOK_MAX_BYTES", default=1024 * 1024)
 # Key for agent secrets at rest. Defaults to one derived from SECRET_KEY.
 OZWEB_SECRETS_KEY = env.str("OZWEB_SECRETS_KEY", default="")
 OZWEB_FEED_PAGE_SIZE = 50
@@ -267,9 +275,20 @@ OZWEB_SANDBOX_NETWORK = env.str("OZWEB_SANDBOX_NETWORK", default="")
 OZWEB_SANDBOX_MEMORY_BYTES = env.int("OZWEB_SANDBOX_MEMORY_BYTES", default=2 * 1024**3)
 OZWEB_SANDBOX_CPUS = env.float("OZWEB_SANDBOX_CPUS", default=2.0)
 OZWEB_SANDBOX_PIDS = env.int("OZWEB_SANDBOX_PIDS", default=512)
+# The worker's relay sockets for its containers (apps/runs/sandboxes/relay.py); "" = a short
+# folder under the system temp dir (a socket path must fit in 108 bytes).
+OZWEB_SANDBOX_SOCKET_DIR = env.str("OZWEB_SANDBOX_SOCKET_DIR", default="")
+# Agents with network "egress": the ports their allowlisted HTTPS may go to, and whether a
+# domain may resolve to a loopback/private address (never in production: that is the host).
+OZWEB_EGRESS_PORTS = [int(p) for p in env.list("OZWEB_EGRESS_PORTS", default=["443"])]
+OZWEB_EGRESS_ALLOW_PRIVATE = env.bool("OZWEB_EGRESS_ALLOW_PRIVATE", default=False)
 OZWEB_HARNESS_IMAGE = env.str("OZWEB_HARNESS_IMAGE", default=harness_image.HARNESS_IMAGE)
 # Per-agent workspaces and homes on the worker host (mounted into containers).
 OZWEB_AGENT_DATA_DIR = env.str("OZWEB_AGENT_DATA_DIR", default=str(VAR_DIR / "agents"))
+# Team repositories (bare git repositories) live here: <dir>/<team id>/<repo id>.git.
+OZWEB_REPOS_DIR = env.str("OZWEB_REPOS_DIR", default=str(VAR_DIR / "repos"))
+# Importing a repository from a local path or file:// URL reads the server's disk: off by default.
+OZWEB_ALLOW_LOCAL_REPO_SOURCES = env.bool("OZWEB_ALLOW_LOCAL_REPO_SOURCES", default=False)
 # Labels containers with this install's name, so two installs on one engine never mix runs.
 OZWEB_INSTANCE = env.str("OZWEB_INSTANCE", default="default")
 # How code inside sandboxes reaches ozweb (the app's own loopback URL with the host network).
@@ -284,6 +303,18 @@ if _agent_api_host and "*" not in ALLOWED_HOSTS:
 OZWEB_CONTAINER_AGENTS_DIR = harness_image.CONTAINER_AGENTS_DIR
 # A run whose worker has not sent a heartbeat for this long is reconciled.
 OZWEB_RUN_STALE_SECONDS = env.int("OZWEB_RUN_STALE_SECONDS", default=30)
+# The model gateway (apps/gateway): seconds to connect to a provider, and the longest pause
+# between two chunks of its answer (a model may think for minutes before it streams).
+OZWEB_GATEWAY_CONNECT_TIMEOUT = env.float("OZWEB_GATEWAY_CONNECT_TIMEOUT", default=10.0)
+OZWEB_GATEWAY_READ_TIMEOUT = env.float("OZWEB_GATEWAY_READ_TIMEOUT", default=600.0)
+
+# Outgoing webhooks (apps.notifications): public addresses only unless this is true (tests, a
+# private network); each attempt's timeout; attempts in all, the n-th retry waiting
+# BACKOFF × 2^(n-1) seconds.
+OZWEB_ALLOW_PRIVATE_WEBHOOKS = env.bool("OZWEB_ALLOW_PRIVATE_WEBHOOKS", default=False)
+OZWEB_WEBHOOK_TIMEOUT_SECONDS = env.float("OZWEB_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+OZWEB_WEBHOOK_MAX_ATTEMPTS = env.int("OZWEB_WEBHOOK_MAX_ATTEMPTS", default=5)
+OZWEB_WEBHOOK_BACKOFF_SECONDS = env.float("OZWEB_WEBHOOK_BACKOFF_SECONDS", default=10.0)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -293,8 +324,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = False
 OZWEB_RECONCILE_SECONDS = env.float("OZWEB_RECONCILE_SECONDS", default=15.0)
+# How often schedulers look for due schedules (apps.automations.firing): beat, or embedded.
+OZWEB_SCHEDULE_TICK_SECONDS = env.float("OZWEB_SCHEDULE_TICK_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "runs.reconcile": {"task": "runs.reconcile", "schedule": OZWEB_RECONCILE_SECONDS},
+    "automations.tick": {"task": "automations.tick", "schedule": OZWEB_SCHEDULE_TICK_SECONDS},
 }
 
 # -- throttles and lockouts -------------------------------------------------------------------
@@ -392,6 +426,8 @@ SPECTACULAR_SETTINGS = {
         "ArtifactKindEnum": "apps.artifacts.models.ArtifactKind",
         "ThreadKindEnum": "apps.threads.models.ThreadKind",
         "HarnessEnum": "apps.agents.models.Harness",
+        "TriggerKindEnum": "apps.automations.models.TriggerKind",
+        "FiringStatusEnum": "apps.automations.models.FiringStatus",
     },
 }
 
@@ -400,5 +436,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("OZWEB_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # One line per model request through the gateway otherwise (apps/gateway/door.py).
+        "httpx": {"level": "WARNING"},
+    },
 }

@@ -300,6 +300,9 @@ def harness_image() -> str:
 def docker_sandbox(harness_image: str, settings, monkeypatch) -> None:
     settings.OZWEB_SANDBOX = "docker"
     settings.OZWEB_HARNESS_IMAGE = harness_image
+    # Test-only override of the isolated default (--network none, ozweb through the worker's
+    # relay; tests/sandboxes/test_network.py): these harnesses talk straight to the scripted
+    # model server on the host's loopback, not through ozweb's gateway.
     monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")
 
 

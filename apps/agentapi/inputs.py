@@ -136,6 +136,29 @@ INPUTS: dict[str, dict[str, serializers.Field]] = {
         "value": serializers.CharField(allow_blank=True, trim_whitespace=False),
     },
     "memory_list": {"prefix": serializers.CharField(required=False, default="", allow_blank=True)},
+    "list_changes": {
+        "status": serializers.ChoiceField(
+            choices=["open", "merged", "closed", "all"], required=False, default="open"
+        ),
+        "mine": serializers.BooleanField(required=False, default=False),
+    },
+    "get_change": {
+        "change_id": id_field(),
+        "version": id_field(required=False, allow_null=True, default=None),
+        "since": id_field(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Diff against this version instead of the base.",
+        ),
+    },
+    "get_review_comments": {
+        "change_id": id_field(required=False, allow_null=True, default=None),
+        "artifact": serializers.CharField(required=False, default="", allow_blank=True),
+        "state": serializers.ChoiceField(
+            choices=["", "pending", "sent", "resolved"], required=False, default=""
+        ),
+    },
 }
 assert INPUTS.keys() == VERBS.keys(), "every verb has its REST input, and only verbs do"
 

@@ -175,6 +175,27 @@ async def memory_list(ctx: Context, prefix: str = "") -> dict[str, Any]:
     return await _call(ctx, "memory_list", prefix=prefix)
 
 
+@_tool
+async def list_changes(ctx: Context, status: str = "open", mine: bool = False) -> dict[str, Any]:
+    return await _call(ctx, "list_changes", status=status, mine=mine)
+
+
+@_tool
+async def get_change(
+    ctx: Context, change_id: int, version: int | None = None, since: int | None = None
+) -> dict[str, Any]:
+    return await _call(ctx, "get_change", change_id=change_id, version=version, since=since)
+
+
+@_tool
+async def get_review_comments(
+    ctx: Context, change_id: int | None = None, artifact: str = "", state: str = ""
+) -> dict[str, Any]:
+    return await _call(
+        ctx, "get_review_comments", change_id=change_id, artifact=artifact, state=state
+    )
+
+
 # -- the ASGI door ---------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.agentapi import payloads, selectors, services
+from apps.agentapi import changes, payloads, selectors, services
 from apps.agentapi.context import AgentContext
 from apps.agentapi.waits import ChildWait, child_wait_begin
 from apps.core.errors import NotFound
@@ -45,6 +45,9 @@ VERBS: dict[str, Callable[..., Any]] = {
         selectors.memory_get,
         services.memory_set,
         selectors.memory_list,
+        changes.list_changes,
+        changes.get_change,
+        changes.get_review_comments,
     )
 }
 
@@ -81,6 +84,19 @@ DESCRIPTIONS: dict[str, str] = {
     "memory_get": "A note from your team's shared memory.",
     "memory_set": "Write a note to your team's shared memory (replacing that key's value).",
     "memory_list": "Your team's memory notes, optionally only keys starting with `prefix`.",
+    "list_changes": (
+        "Your team's changes (a run's branch to review): status open (the default), merged, "
+        "closed or all; mine=true for only yours. Each with its files and +/- counts."
+    ),
+    "get_change": (
+        "A change with its unified diff: of `version` (default: the newest) against its base, "
+        "or against version `since` (what changed since then)."
+    ),
+    "get_review_comments": (
+        "The line comments humans left on a change (change_id) or an artifact (artifact: its "
+        "name): path, line, the code there, the comment and its state (pending, sent, "
+        "resolved)."
+    ),
 }
 assert DESCRIPTIONS.keys() == VERBS.keys()
 
@@ -97,6 +113,8 @@ _PRESENT: dict[str, Callable[[Any], dict[str, Any]]] = {
     "list_artifacts": lambda artifacts: {"artifacts": artifacts},
     "memory_set": payloads.note_payload,
     "memory_list": lambda notes: {"notes": notes},
+    "list_changes": lambda changes: {"changes": changes},
+    "get_review_comments": lambda comments: {"comments": comments},
 }
 
 

@@ -5,11 +5,21 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.agents.egress import clean_egress_domains
 from apps.agents.events import agent_changed_event, agent_removed_event
-from apps.agents.models import HANDLE_PATTERN, Agent, AgentSecret, AgentStatus, Harness
+from apps.agents.models import (
+    HANDLE_PATTERN,
+    Agent,
+    AgentSecret,
+    AgentStatus,
+    ApprovalPolicy,
+    Harness,
+    NetworkPolicy,
+)
 from apps.agents.selectors import archived_handles
 from apps.core import secretbox
 from apps.core.errors import Conflict, ServiceError
@@ -23,6 +33,9 @@ MAX_ENV_VALUE = 32 * 1024
 EDITABLE_FIELDS = (
     "handle", "display_name", "harness", "model", "instructions", "command", "image",
     "setup_commands", "environment", "run_timeout_seconds", "max_concurrent_runs",
+    "approval_policy", "approval_timeout_s",
+    "network", "egress_domains",
+    "repo",
 )  # fmt: skip
 
 
@@ -64,6 +77,17 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
             raise ServiceError("Setup commands are a list of strings.", field="setup_commands")
         cleaned["setup_commands"] = commands
+    if "network" in cleaned and cleaned["network"] not in NetworkPolicy.values:
+        raise ServiceError(
+            f"Unknown network; choose one of {', '.join(NetworkPolicy.values)}.", field="network"
+        )
+    if "egress_domains" in cleaned:
+        try:
+            cleaned["egress_domains"] = clean_egress_domains(cleaned["egress_domains"])
+        except ValidationError as exc:
+            raise ServiceError(" ".join(exc.messages), field="egress_domains") from None
+    if "repo" in cleaned:  # an id (or None): _validate_repo checks it is the team's
+        cleaned["repo_id"] = cleaned.pop("repo")
     if cleaned.get("command"):
         try:
             shlex.split(cleaned["command"])
@@ -89,11 +113,48 @@ def _clean_env(value: Any, *, field: str) -> dict[str, str | None]:
     return cleaned
 
 
+def _validate_approvals(agent: Agent) -> None:
+    """Only harnesses that can ask before a tool call (apps.harnesses: Claude Code, Codex)
+    take an approval policy other than "never"."""
+    from apps.harnesses import ADAPTERS
+
+    if agent.approval_policy not in ApprovalPolicy.values:
+        raise ServiceError(
+            f"Unknown approval policy; choose one of {', '.join(ApprovalPolicy.values)}.",
+            field="approval_policy",
+        )
+    adapter = ADAPTERS.get(agent.harness)
+    if agent.approval_policy != ApprovalPolicy.NEVER and not (
+        adapter and adapter.capabilities.approvals
+    ):
+        asks = ", ".join(sorted(n for n, a in ADAPTERS.items() if a.capabilities.approvals))
+        raise ServiceError(
+            f"The {agent.get_harness_display()} harness cannot ask before a tool call, so its "
+            f"approval policy must be “never” (harnesses that can ask: {asks}).",
+            field="approval_policy",
+        )
+    if not 1 <= int(agent.approval_timeout_s) <= 7 * 24 * 3600:
+        raise ServiceError("The approval timeout is 1 s to 7 days.", field="approval_timeout_s")
+
+
 def _validate_complete(agent: Agent) -> None:
+    _validate_approvals(agent)
+    _validate_repo(agent)
     if agent.harness == Harness.COMMAND and not agent.command.strip():
         raise ServiceError("A command agent needs the program to run.", field="command")
     if not agent.display_name:
         agent.display_name = agent.handle
+
+
+def _validate_repo(agent: Agent) -> None:
+    """The repository its runs work in is one of its team's (apps.repos is a higher layer:
+    reached through the relation, not imported)."""
+    if agent.repo_id is None:
+        return
+    repository = Agent._meta.get_field("repo").related_model
+    assert not isinstance(repository, str)
+    if not repository._default_manager.filter(pk=agent.repo_id, team_id=agent.team_id).exists():
+        raise ServiceError("No such repository in this team.", field="repo")
 
 
 def _save(agent: Agent) -> None:

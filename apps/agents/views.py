@@ -41,7 +41,7 @@ def agent_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
 @login_required
 def agent_new(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     membership = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
-    form = AgentForm(request.POST or None)
+    form = AgentForm(request.POST or None, team=membership.team)
     if request.method == "POST" and form.is_valid():
         try:
             agent = services.agent_create(actor=membership, **form.service_fields())
@@ -82,7 +82,9 @@ def agent_edit(request: AuthenticatedHttpRequest, agent_id: int) -> HttpResponse
     if agent.is_archived:
         messages.error(request, f"@{agent.handle} is archived: its page is kept as history.")
         return redirect("agent-detail", agent_id=agent.pk)
-    form = AgentForm(request.POST or None, initial=AgentForm.initial_for(agent))
+    form = AgentForm(
+        request.POST or None, initial=AgentForm.initial_for(agent), team=membership.team
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.agent_update(actor=membership, agent=agent, **form.service_fields())

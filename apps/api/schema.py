@@ -56,7 +56,11 @@ def error_statuses(
         statuses.append(401)
     if method in UNSAFE_METHODS:
         statuses += [403, 409]
-    if "{" in path or has_body:
+    # A required query parameter names a row too (GET /changes/?team=): another team's is a 404.
+    names_a_row = any(
+        p.get("in") == "query" and p.get("required") for p in operation.get("parameters", [])
+    )
+    if "{" in path or has_body or names_a_row:
         statuses.append(404)
     if has_body:
         statuses.append(413)

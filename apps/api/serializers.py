@@ -8,11 +8,14 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.agents.models import Agent, Harness
+from apps.agents.egress import MAX_EGRESS_DOMAINS
+from apps.agents.models import Agent, ApprovalPolicy, Harness, NetworkPolicy
 from apps.agents.services import ENV_NAME_RE, MAX_ENV_VALUE
+from apps.api.serializers_gateway import AgentGatewayInput, RunUsageOutput, run_usage_payload
 from apps.artifacts.models import Artifact, ArtifactVersion, MemoryNote
 from apps.artifacts.selectors import artifact_version_get
 from apps.core.errors import NotFound
+from apps.core.ids import id_field
 from apps.core.patterns import SHELL_WORDS
 from apps.teams.models import Invitation, InvitationStatus, Membership, Team
 from apps.threads.events import message_payload
@@ -24,7 +27,10 @@ class TeamOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["id", "name", "slug", "hop_limit", "role", "created_at"]
+        fields = [
+            "id", "name", "slug", "hop_limit", "role", "created_at",
+            "budget_day_usd", "budget_month_usd",
+        ]  # fmt: skip
 
     def get_role(self, team: Team) -> str | None:
         roles: dict[int, str] = self.context.get("roles", {})
@@ -90,6 +96,10 @@ class AgentOutput(serializers.ModelSerializer):
             "command", "image", "setup_commands", "environment", "secret_names",
             "run_timeout_seconds", "max_concurrent_runs", "status", "created_at", "updated_at",
             "archived", "archived_at", "archived_by",
+            "approval_policy", "approval_timeout_s",
+            "network", "egress_domains",
+            "provider", "budget_run_tokens", "budget_run_usd", "budget_day_usd",
+            "repo",
         ]  # fmt: skip
 
     def get_secret_names(self, agent: Agent) -> list[str]:
@@ -122,7 +132,7 @@ class EnvironmentField(serializers.DictField):
         return super().to_internal_value(data)
 
 
-class AgentInput(serializers.Serializer):
+class AgentInput(AgentGatewayInput):  # + provider and budgets (the gateway)
     handle = serializers.RegexField(
         HANDLE_INPUT,
         max_length=41,
@@ -156,6 +166,36 @@ class AgentInput(serializers.Serializer):
         min_value=10, max_value=7 * 24 * 3600, required=False
     )
     max_concurrent_runs = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    approval_policy = serializers.ChoiceField(
+        choices=ApprovalPolicy.choices,
+        required=False,
+        help_text="never (the default), ask, or ask_writes (reads run, commands and edits "
+        "ask). Only harnesses that can ask (claude, codex) take ask and ask_writes.",
+    )
+    approval_timeout_s = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False,
+        help_text="No answer to an approval by then denies the call (shown as expired).",
+    )  # fmt: skip
+    network = serializers.ChoiceField(
+        choices=NetworkPolicy.choices,
+        required=False,
+        help_text="What the run's container reaches: ozweb (the default: ozweb's agent API "
+        "and gateway, nothing else) or egress (also HTTPS to egress_domains, through a "
+        "logging allowlist proxy).",
+    )
+    egress_domains = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=MAX_EGRESS_DOMAINS,
+        required=False,
+        help_text='Host names ("pypi.org") or "*.example.org" for its subdomains; used when '
+        "network is egress.",
+    )
+    repo = id_field(
+        required=False,
+        allow_null=True,
+        help_text="The team repository its runs work in (a branch per run, changes to review); "
+        "null for none.",
+    )
 
 
 class ThreadOutput(serializers.ModelSerializer):
@@ -227,7 +267,8 @@ class RunOutput(serializers.Serializer):
     error = serializers.CharField()
     stderr_tail = serializers.CharField()
     result_text = serializers.CharField()
-    usage = serializers.DictField()
+    # What the model gateway recorded; the harness's own report under `reported`.
+    usage = serializers.SerializerMethodField()
     cancel_requested = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -235,6 +276,10 @@ class RunOutput(serializers.Serializer):
 
     def get_children(self, run: Any) -> list[int]:
         return [child.pk for child in run.children.all()]
+
+    @extend_schema_field(RunUsageOutput)
+    def get_usage(self, run: Any) -> dict[str, Any]:
+        return run_usage_payload(run)
 
     def get_capabilities(self, run: Any) -> dict[str, bool]:
         from apps.harnesses import capabilities_of

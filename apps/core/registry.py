@@ -99,6 +99,11 @@ def register_event_handler(handler: EventHandler) -> None:
         _event_handlers.append(handler)
 
 
+def event_handlers_registered() -> bool:
+    """Whether an event would reach anyone: a publisher skips building costly data if not."""
+    return bool(_event_handlers)
+
+
 def publish_event(event: str, *, team_id: int, data: dict[str, Any]) -> None:
     """Tell the higher apps (notifications, webhooks) that something happened, once the
     current transaction commits (never for work that is rolled back)."""

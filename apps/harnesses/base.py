@@ -67,6 +67,8 @@ class Capabilities:
     resume: bool  # a new process can continue a previous session
     usage: bool  # reports token counts
     cost: bool  # reports cost in USD
+    # Can ask ozweb before running a tool (Agent.approval_policy "ask"/"ask_writes").
+    approvals: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,44 @@ class InvocationRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     mcp: McpServer | None = None  # a server to connect to, written into the native config
     home: str | None = None  # the absolute $HOME the process will see, for paths in argv
+    # Agent.approval_policy: "never" runs every tool unasked; otherwise the harness asks
+    # (`PermissionRequest`) and waits for `Adapter.answer_permission`.
+    approval_policy: str = "never"
+
+
+@dataclass(frozen=True)
+class PermissionRequest:
+    """The harness asks before running a tool (HARNESSES.md §1.5a; Codex app-server
+    approval requests); the executor answers it with `Adapter.answer_permission`."""
+
+    request_id: str
+    tool: str
+    kind: ToolKind
+    input: dict[str, Any]
+    command: str | None = None  # a shell call's command line
+    file: str | None = None  # an edit's file
+    diff: str | None = None  # an edit's change, as a unified diff when known
+    raw: Any = None
+
+    @property
+    def similar_key(self) -> str:
+        """What "approve all like this for this run" matches: the tool, and for a command its
+        program (`touch`), for an edit its file."""
+        if self.command:
+            words = self.command.split()
+            return f"{self.tool}:{words[0] if words else ''}"[:300]
+        if self.file:
+            return f"{self.tool}:{self.file}"[:300]
+        return self.tool[:300]
+
+
+# Where agents put their own model endpoint and keys. With a provider, the gateway replaces them
+# (the real key never enters the sandbox): they are taken out of the run's environment.
+MODEL_ENV_VARIABLES = (
+    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN",
+    "OPENAI_BASE_URL", "OPENAI_API_KEY", "CODEX_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+)  # fmt: skip
 
 
 # Native tool names → ToolKind. Lower-cased lookup; MCP tools are recognised by prefix.
@@ -264,9 +304,26 @@ class Adapter(ABC):
         """Bytes to write to stdin to deliver `text` mid-run, or None if unsupported."""
         return None
 
+    def take_permission_requests(self) -> list[PermissionRequest]:
+        """Tool calls the harness asked permission for in what it just printed; it waits
+        for an answer to each."""
+        return []
+
+    def answer_permission(
+        self, request: PermissionRequest, *, allow: bool, message: str = ""
+    ) -> bytes | None:
+        """Bytes to write to stdin to allow or deny `request` (None if unsupported)."""
+        return None
+
     def interrupt_message(self) -> bytes | None:
         """Bytes to write to stdin to interrupt the current turn, or None if unsupported."""
         return None
+
+    def gateway_env(self, *, url: str, token: str, kind: str) -> dict[str, str]:
+        """The harness's base-URL and key variables for ozweb's model gateway at `url`, which
+        speaks a provider's API of `kind` (anthropic, openai, gemini) and takes the run's
+        `token` as the key; {} when the harness cannot speak that API."""
+        return {}
 
     # -- ending -------------------------------------------------------------------------
 

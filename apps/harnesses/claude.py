@@ -8,6 +8,7 @@ passed with `--mcp-config ~/.claude/ozweb-mcp.json` (`${OZWEB_TOKEN}` in its hea
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -19,9 +20,12 @@ from .base import (
     InvocationRequest,
     McpServer,
     NormalizedEvent,
+    PermissionRequest,
     StdinMode,
+    ToolKind,
     http_status_in,
     text_of,
+    tool_kind,
 )
 
 MCP_CONFIG_FILE = ".claude/ozweb-mcp.json"  # relative to $HOME, rewritten every run
@@ -40,7 +44,9 @@ CLAUDE_ENV = {
 
 class ClaudeAdapter(Adapter):
     name = "claude"
-    capabilities = Capabilities(mid_run_input=True, resume=True, usage=True, cost=True)
+    capabilities = Capabilities(
+        mid_run_input=True, resume=True, usage=True, cost=True, approvals=True
+    )
 
     def __init__(self, *, include_partial_messages: bool = False) -> None:
         super().__init__()
@@ -51,6 +57,7 @@ class ClaudeAdapter(Adapter):
         self._previous_total_cost = 0.0
         self._interrupt_seq = 0
         self._stream_message_id: str | None = None
+        self._permission_requests: list[PermissionRequest] = []
 
     def build_invocation(self, request: InvocationRequest) -> Invocation:
         argv = [
@@ -62,8 +69,15 @@ class ClaudeAdapter(Adapter):
             "stream-json",
             "--verbose",
             "--replay-user-messages",
-            "--dangerously-skip-permissions",
         ]
+        if request.approval_policy == "never":
+            argv.append("--dangerously-skip-permissions")
+        else:
+            # Default permission mode: what it would ask a person comes to us as a
+            # `can_use_tool` control request on stdout (HARNESSES.md §1.5a).
+            argv += ["--permission-prompt-tool", "stdio"]
+            if request.mcp:  # ozweb's own tools are checked by ozweb itself
+                argv += ["--allowedTools", f"mcp__{request.mcp.name}"]
         if self.include_partial_messages:
             argv.append("--include-partial-messages")
         if request.model:
@@ -90,6 +104,12 @@ class ClaudeAdapter(Adapter):
             stdin_mode=StdinMode.STREAM,
             stdin=self._user_line(request.prompt),
         )
+
+    def gateway_env(self, *, url: str, token: str, kind: str) -> dict[str, str]:
+        if kind != "anthropic":
+            return {}
+        # The token goes out as x-api-key (HARNESSES.md §1.4).
+        return {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": token}
 
     @staticmethod
     def mcp_config(mcp: McpServer) -> dict[str, Any]:
@@ -138,8 +158,50 @@ class ClaudeAdapter(Adapter):
                     message = response.get("error") or "control request failed"
                     return [self.event(EventKind.WARNING, {"message": message}, raw=obj)]
                 return []
+            case "control_request":
+                self._control_request(obj)
+                return []
             case _:
-                return []  # rate_limit_event, control_request, future types: nothing to show
+                return []  # rate_limit_event, future types: nothing to show
+
+    def _control_request(self, obj: dict[str, Any]) -> None:
+        request = obj.get("request") or {}
+        if request.get("subtype") != "can_use_tool" or not obj.get("request_id"):
+            return
+        name = str(request.get("tool_name") or "")
+        given = request.get("input")
+        tool_input: dict[str, Any] = given if isinstance(given, dict) else {}
+        kind = tool_kind(name)
+        command = tool_input.get("command") if kind is ToolKind.SHELL else None
+        file = tool_input.get("file_path") or tool_input.get("notebook_path")
+        self._permission_requests.append(
+            PermissionRequest(
+                request_id=str(obj["request_id"]),
+                tool=name,
+                kind=kind,
+                input=tool_input,
+                command=command if isinstance(command, str) else None,
+                file=file if isinstance(file, str) else None,
+                diff=_edit_diff(tool_input) if kind is ToolKind.EDIT else None,
+                raw=obj,
+            )
+        )
+
+    def take_permission_requests(self) -> list[PermissionRequest]:
+        requests, self._permission_requests = self._permission_requests, []
+        return requests
+
+    def answer_permission(
+        self, request: PermissionRequest, *, allow: bool, message: str = ""
+    ) -> bytes | None:
+        answer: dict[str, Any] = (
+            {"behavior": "allow", "updatedInput": request.input}
+            if allow
+            else {"behavior": "deny", "message": message or "Denied."}
+        )
+        reply = {"subtype": "success", "request_id": request.request_id, "response": answer}
+        response = {"type": "control_response", "response": reply}
+        return (json.dumps(response, ensure_ascii=False) + "\n").encode()
 
     def _system(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
         subtype = obj.get("subtype")
@@ -302,3 +364,26 @@ class ClaudeAdapter(Adapter):
             data = {"text": delta.get("thinking", ""), "delta": True}
             return [self.event(EventKind.REASONING, data, raw=obj)]
         return []
+
+
+def _edit_diff(tool_input: dict[str, Any]) -> str | None:
+    """A unified diff of what an Edit / MultiEdit / Write call would change, for the card."""
+    path = str(tool_input.get("file_path") or "file")
+    if isinstance(tool_input.get("edits"), list):
+        pairs = [(e.get("old_string", ""), e.get("new_string", "")) for e in tool_input["edits"]]
+    elif "old_string" in tool_input:
+        pairs = [(tool_input.get("old_string", ""), tool_input.get("new_string", ""))]
+    elif "content" in tool_input:
+        pairs = [("", tool_input.get("content", ""))]
+    else:
+        return None
+    chunks = []
+    for old, new in pairs:
+        lines = difflib.unified_diff(
+            str(old).splitlines(keepends=True),
+            str(new).splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+        )
+        chunks.append("".join(lines))
+    return "\n".join(chunks)

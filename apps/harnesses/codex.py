@@ -26,6 +26,7 @@ from .base import (
     Invocation,
     InvocationRequest,
     NormalizedEvent,
+    PermissionRequest,
     StdinMode,
     ToolKind,
     http_status_in,
@@ -57,7 +58,9 @@ def _line(message: dict[str, Any]) -> bytes:
 
 class CodexAdapter(Adapter):
     name = "codex"
-    capabilities = Capabilities(mid_run_input=True, resume=True, usage=True, cost=False)
+    capabilities = Capabilities(
+        mid_run_input=True, resume=True, usage=True, cost=False, approvals=True
+    )
 
     provider_id = "ozweb"
 
@@ -74,11 +77,15 @@ class CodexAdapter(Adapter):
         self._turn_id: str | None = None
         self._turn_running = False
         self._thread_params: dict[str, Any] = {}
+        self._permission_requests: list[PermissionRequest] = []
+        self._file_changes: dict[str, list[dict[str, Any]]] = {}  # item id → its changes
 
     def build_invocation(self, request: InvocationRequest) -> Invocation:
         env = request.env
         self._thread_params = {
-            "approvalPolicy": "never",
+            # "untrusted": every command but codex's known-safe reads asks first, as an
+            # `item/commandExecution/requestApproval` request to us (so do file changes).
+            "approvalPolicy": "never" if request.approval_policy == "never" else "untrusted",
             "sandbox": "danger-full-access",
             **({"model": request.model} if request.model else {}),
             **({"cwd": env["OZWEB_WORKSPACE"]} if env.get("OZWEB_WORKSPACE") else {}),
@@ -188,6 +195,10 @@ class CodexAdapter(Adapter):
             self._turn_id = (result.get("turn") or {}).get("id") or self._turn_id
         return []
 
+    def gateway_env(self, *, url: str, token: str, kind: str) -> dict[str, str]:
+        # Written into config.toml as a custom provider (Responses API), key from the env.
+        return {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": token} if kind == "openai" else {}
+
     def config_toml(self, request: InvocationRequest) -> str:
         lines = ["# Written by ozweb for this run.", "check_for_update_on_startup = false"]
         if request.model:
@@ -223,7 +234,57 @@ class CodexAdapter(Adapter):
 
     # -- parsing: answers to our requests and notifications (§2.3) ----------------------
 
+    def take_permission_requests(self) -> list[PermissionRequest]:
+        requests, self._permission_requests = self._permission_requests, []
+        return requests
+
+    def answer_permission(
+        self, request: PermissionRequest, *, allow: bool, message: str = ""
+    ) -> bytes | None:
+        # "decline": the command is not run and the turn goes on (item status "declined").
+        decision = "accept" if allow else "decline"
+        return _line({"id": (request.raw or {}).get("id"), "result": {"decision": decision}})
+
+    def _server_request(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        """A request from app-server to us; it waits for the answer."""
+        params = obj.get("params") or {}
+        method = obj.get("method")
+        if method == "item/commandExecution/requestApproval":
+            command = unwrap_shell(params.get("command"))
+            self._permission_requests.append(
+                PermissionRequest(
+                    request_id=str(obj["id"]),
+                    tool="commandExecution",
+                    kind=ToolKind.SHELL,
+                    input={"command": command, "cwd": params.get("cwd")},
+                    command=command,
+                    raw=obj,
+                )
+            )
+            return []
+        if method == "item/fileChange/requestApproval":
+            changes = self._file_changes.get(str(params.get("itemId")), [])
+            paths = [str(c.get("path")) for c in changes if c.get("path")]
+            self._permission_requests.append(
+                PermissionRequest(
+                    request_id=str(obj["id"]),
+                    tool="fileChange",
+                    kind=ToolKind.EDIT,
+                    input={"changes": changes, "reason": params.get("reason")},
+                    file=", ".join(paths) or None,
+                    diff="\n".join(str(c.get("diff") or "") for c in changes) or None,
+                    raw=obj,
+                )
+            )
+            return []
+        # Anything else we cannot answer for a person: refuse at once rather than hang.
+        error = {"code": -32601, "message": f"ozweb does not answer {method}"}
+        self._outgoing.append(_line({"id": obj.get("id"), "error": error}))
+        return [self.event(EventKind.WARNING, {"message": f"refused {method}"}, raw=obj)]
+
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
+        if "method" in obj and "id" in obj:
+            return self._server_request(obj)
         if "method" in obj:
             return self._notification(obj)
         if "id" in obj:
@@ -296,14 +357,18 @@ class CodexAdapter(Adapter):
                         raw=obj,
                     )
                 ]
+            case "item/started" if item.get("type") == "fileChange":
+                self._file_changes[str(item.get("id"))] = list(item.get("changes") or [])
+                return []
             case "item/completed" if item.get("type") == "commandExecution":
                 exit_code = item.get("exitCode")
                 ok = item.get("status") == "completed" and exit_code in (0, None)
+                declined = item.get("status") == "declined"
                 return [
                     self.tool_result(
                         call_id=item.get("id", ""),
                         status="success" if ok else "error",
-                        output=item.get("aggregatedOutput") or "",
+                        output=item.get("aggregatedOutput") or ("Declined." if declined else ""),
                         exit_code=exit_code,
                         raw=obj,
                     )

@@ -66,6 +66,10 @@ class GeminiAdapter(Adapter):
             home_files[".gemini/GEMINI.md"] = request.instructions  # global context file
         return Invocation(argv=argv, home_files=home_files)
 
+    def gateway_env(self, *, url: str, token: str, kind: str) -> dict[str, str]:
+        # Sent as x-goog-api-key; settings.json pins the api-key auth (HARNESSES.md §3.4).
+        return {"GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": token} if kind == "gemini" else {}
+
     def parse_object(self, obj: dict[str, Any]) -> list[NormalizedEvent]:
         kind = obj.get("type")
         if kind == "message" and obj.get("role") == "assistant":

@@ -86,6 +86,14 @@ class OpencodeAdapter(Adapter):
             home_files=home_files,
         )
 
+    def gateway_env(self, *, url: str, token: str, kind: str) -> dict[str, str]:
+        # Its bundled anthropic or openai provider, pointed at the gateway by `_provider`.
+        if kind == "anthropic":
+            return {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": token}
+        if kind == "openai":
+            return {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": token}
+        return {}
+
     @staticmethod
     def _provider(env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
         """Point opencode's bundled provider at the agent's endpoint. Keys stay in the

@@ -16,11 +16,12 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from apps.agents.services import agent_secret_values
 from apps.core.db import connections_done
@@ -33,12 +34,15 @@ from apps.harnesses.base import (
     NormalizedEvent,
     StdinMode,
 )
+from apps.providers.sandbox_env import with_model_gateway
+from apps.repos.workspaces import run_workspace_finish, run_workspace_prepare
 from apps.runs import ingest
+from apps.runs.approvals_bridge import RunApprovals
 from apps.runs.masking import SecretMask
 from apps.runs.models import Run, RunStatus
 from apps.runs.preamble import instructions_for
 from apps.runs.prompts import prompt_from_deliveries
-from apps.runs.sandboxes import get_sandbox, sandbox_network
+from apps.runs.sandboxes import get_sandbox, sandbox_network, sandbox_ozweb_url
 from apps.runs.sandboxes.base import (
     CONTAINER_HOME,
     LABEL_AGENT,
@@ -75,8 +79,11 @@ def worker_name() -> str:
 
 
 def agent_dirs(run: Run) -> tuple[Path, Path]:
-    """The agent's persistent workspace and home (harness sessions live in the home)."""
+    """The agent's persistent workspace and home (harness sessions live in the home). An
+    agent with a repository gets a fresh clone per run instead (apps.repos.workspaces)."""
     base = Path(settings.OZWEB_AGENT_DATA_DIR) / f"team-{run.team_id}" / f"agent-{run.agent_id}"
+    if run.agent.repo_id is not None:
+        return base / "runs" / str(run.pk) / "workspace", base / "home"
     return base / "workspace", base / "home"
 
 
@@ -115,6 +122,14 @@ class RunExecution:
         self.lines_read = run.stdout_lines
         self.last_stored: ingest.Batch | None = None
         self.slot = RunSlot.of(run)
+        # Tool calls the harness asks permission for (Agent.approval_policy).
+        self.approvals = RunApprovals(
+            run,
+            adapter=lambda: self.live_adapter,
+            write=lambda data: self.live_process.write(data),
+            wake=lambda: self.inbox.put(("approval", None)),
+            mask_text=lambda text: self.secrets.text(text),
+        )
 
     @property
     def live_adapter(self) -> Adapter:
@@ -149,7 +164,7 @@ class RunExecution:
                 error=self.secrets.text(reason),
             )
             return
-        with Subscription(self.run.pk, self.wake):
+        with Subscription(self.run.pk, self.wake), self.approvals:
             try:
                 self.pump()
             except Exception as exc:
@@ -183,7 +198,7 @@ class RunExecution:
             ],
             secrets=self.secrets,
         )
-        with Subscription(run.pk, self.wake):
+        with Subscription(run.pk, self.wake), self.approvals:
             try:
                 self.pump()
             finally:
@@ -208,7 +223,15 @@ class RunExecution:
             **self.ozweb_env(),
             "OZWEB_TOKEN": token,
         }
+        # With a model provider the harness talks to ozweb's gateway with its run token.
+        env = with_model_gateway(agent=agent, adapter=self.adapter, env=env, token=token)
         workspace, home = agent_dirs(run)
+        run_workspace_prepare(
+            run=run,
+            workspace=workspace,
+            isolated=self.sandbox.isolated,
+            ozweb_url=sandbox_ozweb_url(self.sandbox),
+        )
         invocation = self.adapter.build_invocation(
             InvocationRequest(
                 prompt=run.prompt,
@@ -218,8 +241,9 @@ class RunExecution:
                 ),
                 instructions=instructions_for(run, via_mcp=agent.harness != "command"),
                 env=env,
-                mcp=McpServer(url=settings.OZWEB_AGENT_API_URL.rstrip("/") + "/mcp/"),
+                mcp=McpServer(url=sandbox_ozweb_url(self.sandbox).rstrip("/") + "/mcp/"),
                 home=CONTAINER_HOME if self.sandbox.isolated else str(home),
+                approval_policy=agent.approval_policy,
             )
         )
         spec = SandboxSpec(
@@ -241,6 +265,9 @@ class RunExecution:
             nano_cpus=int(settings.OZWEB_SANDBOX_CPUS * 1e9),
             pids_limit=settings.OZWEB_SANDBOX_PIDS,
             network=sandbox_network(),
+            # Agent.network "egress": allowlisted HTTPS through the worker's logging proxy.
+            egress_domains=tuple(agent.egress_domains) if agent.network == "egress" else None,
+            on_egress=self.egress_logged,
         )
         deliveries_take_prompt(slot=self.slot)
         self.process = self.sandbox.start(spec)
@@ -269,7 +296,9 @@ class RunExecution:
     def ozweb_env(self) -> dict[str, str]:
         run = self.run
         env = {
-            "OZWEB_URL": settings.OZWEB_AGENT_API_URL,
+            # Where the container reaches ozweb (its agent API and gateway): through the
+            # sandbox's relay, so not always the URL this process uses.
+            "OZWEB_URL": sandbox_ozweb_url(self.sandbox),
             "OZWEB_RUN_ID": str(run.pk),
             "OZWEB_AGENT_HANDLE": self.agent.handle,
             "OZWEB_THREAD_ID": str(run.thread_id or ""),
@@ -316,17 +345,29 @@ class RunExecution:
                 if events and flush_at is None:
                     # Sparse output goes out at once; a burst is flushed every FLUSH_SECONDS.
                     flush_at = max(now, last_flush + FLUSH_SECONDS)
+                if asked := self.live_adapter.take_permission_requests():
+                    # Stored first, so the approval card follows its tool call in the feed.
+                    self.flush()
+                    last_flush, flush_at = now, None
+                    self.stored()
+                    self.approvals.handle(asked)
                 if any(e.kind == EventKind.TURN_FINISHED for e in events):
                     self.flush()
                     last_flush, flush_at = now, None
                     self.turn_finished()
             elif kind == "eof":
                 break
+            elif kind == "egress":
+                self.batch.append(egress_event(payload))
+                flush_at = flush_at or now
+            elif kind == "approval":
+                self.approvals.check()
             elif kind == "wake":
-                if payload:
-                    self.take_handed(payload)
-                else:
-                    self.check_control()
+                with self.database_may_be_down():
+                    if payload:
+                        self.take_handed(payload)
+                    else:
+                        self.check_control()
             # A due batch first takes the lines already queued: flushing one line at a time
             # once a flush took longer than FLUSH_SECONDS (a busy database) made every later
             # batch a single line, and the run fell further behind (bench/runs.py).
@@ -335,16 +376,29 @@ class RunExecution:
                 self.flush()
                 last_flush, flush_at = now, None
             if now >= next_poll:
-                self.check_control()
+                with self.database_may_be_down():
+                    self.check_control()
+                    self.approvals.check()
                 next_poll = now + POLL_SECONDS
             if now >= next_heartbeat:
-                run_heartbeat(run=self.run)
+                with self.database_may_be_down():
+                    run_heartbeat(run=self.run)
                 next_heartbeat = now + heartbeat_every
             if now >= self.deadline and not self.timed_out:
                 self.timed_out = True
                 self.kill()
         reader.join(timeout=5)
         self.finish()
+
+    @contextlib.contextmanager
+    def database_may_be_down(self) -> Iterator[None]:
+        """A look or a heartbeat the next tick repeats: a database that does not answer (a
+        restart) skips it instead of failing the run; the output waits in the writer."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("run %s: the database is unreachable (%s)", self.run.pk, exc)
+            connections_done()
 
     def read_stdout(self) -> None:
         try:
@@ -371,6 +425,10 @@ class RunExecution:
             self.last_stored.wait(timeout=60)
 
     # -- control ----------------------------------------------------------------------------
+
+    def egress_logged(self, connection: dict[str, Any]) -> None:
+        """From the sandbox relay's thread: an egress connection, shown in the run's events."""
+        self.inbox.put(("egress", connection))
 
     def wake(self, deliveries: Sequence[Delivery]) -> None:
         """From any thread: look now (at the deliveries handed over, if any)."""
@@ -440,10 +498,15 @@ class RunExecution:
 
     def finish(self, error: str = "") -> None:
         process = self.process
-        exit_code = process.wait(timeout=KILL_WAIT_SECONDS) if process else None
-        if process is not None and exit_code is None:
-            self.kill()
-            exit_code = process.wait(timeout=KILL_WAIT_SECONDS)
+        try:
+            exit_code = process.wait(timeout=KILL_WAIT_SECONDS) if process else None
+            if process is not None and exit_code is None:
+                self.kill()
+                exit_code = process.wait(timeout=KILL_WAIT_SECONDS)
+        except Exception as exc:  # the sandbox's engine is gone (a Docker restart): say so
+            logger.exception("run %s: waiting for its process failed", self.run.pk)
+            exit_code = None
+            error = error or f"ozweb lost the run's sandbox: {exc}"
         stderr_tail = self.secrets.text(process.stderr_tail() if process else "")
         if self.adapter is not None:
             self.batch.extend(self.adapter.finish(exit_code, stderr_tail))
@@ -454,6 +517,8 @@ class RunExecution:
             logger.exception("run %s: storing its last output failed", self.run.pk)
             error = error or f"ozweb could not store the run's last output: {exc}"
         self.run.refresh_from_db(fields=["error", "usage", "session_id", "result_text"])
+        # Before the final status, whose dispatch may start the next run on the same branch.
+        run_workspace_finish(run=self.run, workspace=agent_dirs(self.run)[0])
         last_turn_ok = self.adapter is not None and self.adapter_succeeded()
         if self.cancelled:
             status, error = RunStatus.CANCELLED, error or "Stopped by a person."
@@ -479,6 +544,16 @@ class RunExecution:
         events = self.run.events.filter(kind=EventKind.TURN_FINISHED).order_by("-seq")[:1]
         last = events[0] if events else None
         return last is not None and last.data.get("status") == "success"
+
+
+def egress_event(connection: dict[str, Any]) -> NormalizedEvent:
+    """An egress connection as a run event (refused ones are warnings)."""
+    target = f"{connection['host']}:{connection['port']}"
+    if connection["allowed"]:
+        message = f"egress: {target} allowed"
+    else:
+        message = f"egress: {target} refused ({connection['reason']})"
+    return NormalizedEvent(kind=EventKind.WARNING, data={"message": message, "egress": connection})
 
 
 def _now() -> Any:

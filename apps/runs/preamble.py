@@ -8,7 +8,8 @@ from apps.runs.models import Run
 
 TOOLS = (
     "whoami, list_team, post_message, send_message, read_inbox, ack, delegate, get_run, "
-    "put_artifact, get_artifact, list_artifacts, memory_get, memory_set, memory_list"
+    "put_artifact, get_artifact, list_artifacts, memory_get, memory_set, memory_list, "
+    "list_changes, get_change, get_review_comments"
 )
 
 
@@ -35,6 +36,14 @@ def instructions_for(run: Run, *, via_mcp: bool) -> str:
         "keep results: put files, plans, patches and reports in artifacts, shared facts in "
         "team memory. Your final answer is posted to the thread for you.",
     ]
+    if agent.repo_id is not None:
+        lines.append(
+            "Your working directory is a git clone of the team repository on a branch of "
+            "your own. Commit your work there (what you leave uncommitted is committed for "
+            "you); when you finish, ozweb pushes the branch and opens a change for review. "
+            "Review comments come to you as messages (get_change and get_review_comments "
+            "show a change's diff and its comments)."
+        )
     if agent.instructions.strip():
         lines += ["", agent.instructions.strip()]
     return "\n".join(lines)

@@ -93,6 +93,16 @@ def deliveries_dispatch(*, agent_id: int) -> list[Run]:
                         prompt=prompt_from_deliveries(thread_deliveries),
                         deliveries=thread_deliveries,
                         hop=max(d.message.hop for d in thread_deliveries),
+                        # The human whose message woke the agent started the run (their
+                        # inbox hears when it ends).
+                        created_by=next(
+                            (
+                                d.message.author_user
+                                for d in thread_deliveries
+                                if d.message.author_user_id
+                            ),
+                            None,
+                        ),
                     )
                 )
             )
@@ -122,6 +132,7 @@ class RunDispatcher:
             Run.objects.filter(thread_id=thread_id)
             .active()
             .values_list("agent_id", flat=True)
+            .order_by()  # the default ordering's column would defeat the DISTINCT
             .distinct()
         )
 

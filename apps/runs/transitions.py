@@ -13,12 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.agents.models import AgentStatus
 from apps.agents.services import agent_set_status
 from apps.core.realtime import broadcast_on_commit
-from apps.core.registry import dispatcher
+from apps.core.registry import dispatcher, publish_event
 from apps.runs import events, wakeup
 from apps.runs.models import FINISHED_STATUSES, Run, RunStatus
 from apps.teams.models import Membership, Role
@@ -91,7 +92,30 @@ def _after_transition(run: Run) -> None:
         if run.parent_id is not None:
             _report_to_parent(run)
         dispatcher().agents_dispatch_on_commit([agent.pk])
+        _publish_finished(run)
     broadcast_run(run)
+
+
+RESULT_EXCERPT_CHARS = 500
+
+
+def _publish_finished(run: Run) -> None:
+    """run.finished for notifications and webhooks (apps.notifications), from what is in
+    memory: no query."""
+    publish_event(
+        "run.finished",
+        team_id=run.team_id,
+        data={
+            "run": run.pk,
+            "agent": run.agent.handle,
+            "status": run.status,
+            "thread": run.thread_id,
+            "result": run.result_text[:RESULT_EXCERPT_CHARS],
+            "error": run.error[:RESULT_EXCERPT_CHARS],
+            "created_by": run.created_by_id,
+            "url": reverse("run-detail", args=[run.pk]),
+        },
+    )
 
 
 def _report_to_parent(run: Run) -> None:

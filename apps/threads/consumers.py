@@ -79,6 +79,10 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
         self.pending: dict[int, dict[str, Any]] = {}  # live events waiting for a gap to close
         self.gap_task: asyncio.Task[None] | None = None
         self.order_lock = asyncio.Lock()  # forward() and fill_gap() both move last_sent
+        # In self.groups, channels leaves the group first thing on disconnect, before any
+        # await of ours (mark_read) that a slow database or a cancelled close could cut short
+        # and leave the membership behind (tests/threads/test_socket_memory.py).
+        self.groups = [*self.groups, self.group]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.stream_opened()
 
@@ -93,8 +97,6 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
     async def disconnect(self, code: int) -> None:
         if (gap_task := getattr(self, "gap_task", None)) is not None:
             gap_task.cancel()
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels >= 4.2 hops to a worker thread for close_old_connections() before every
@@ -145,6 +147,15 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
 
     async def forward(self, items: list[dict[str, Any]]) -> None:
         """Send what follows last_sent; hold the rest until the gap closes or times out."""
+        if not self.pending and not self.order_lock.locked():
+            # The usual case, in order with nothing held: send without the lock. forward()
+            # runs one event at a time per consumer, and fill_gap only holds the lock while
+            # something is pending.
+            following = self.last_sent + 1
+            if [item["seq"] for item in items] == list(range(following, following + len(items))):
+                await self.send_messages(items)
+                self.last_sent = items[-1]["seq"]
+                return
         async with self.order_lock:
             for item in items:
                 if item["seq"] > self.last_sent:
@@ -198,10 +209,29 @@ class ThreadJSONConsumer(ThreadStreamConsumer):
 
     async def send_messages(self, items: list[dict[str, Any]]) -> None:
         for item in items:
-            await self.send(json.dumps({"type": "message.created", "message": item["json"]}))
+            frame = item.get("frame")  # pre-encoded by events.json_item
+            if frame is None:
+                frame = json.dumps({"type": "message.created", "message": item["json"]})
+            await self.send(frame)
 
     async def feed_delivery(self, event: dict[str, Any]) -> None:
         await self.send(json.dumps({"type": "delivery.updated", **event}))
+
+    async def feed_message_updated(self, event: dict[str, Any]) -> None:
+        """A message's data changed (an approval card was answered): its new state."""
+        if not getattr(self, "streaming", False):
+            return
+        payload = await database_sync_to_async(self.message_json)(event["message"])
+        if payload is not None:
+            await self.send(json.dumps({"type": "message.updated", "message": payload}))
+
+    def message_json(self, message_id: int) -> dict[str, Any] | None:
+        try:
+            message = selectors.message_get(thread=self.thread, message_id=message_id)
+        except NotFound:
+            return None
+        # One not sent yet comes, as it is now, with the stream.
+        return events.message_payload(message) if message.seq <= self.last_sent else None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Writes go over HTTP; the socket only answers pings so clients can check liveness.
@@ -252,6 +282,23 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         html = await database_sync_to_async(self.render_deliveries)(event["message"])
         if html:
             await self.send(html)
+
+    async def feed_message_updated(self, event: dict[str, Any]) -> None:
+        """A message's data changed (an approval card was answered): swap it in again."""
+        if not self.streaming:
+            return
+        html = await database_sync_to_async(self.render_message)(event["message"])
+        if html:
+            await self.send(html)
+
+    def render_message(self, message_id: int) -> str:
+        try:
+            message = selectors.message_get(thread=self.thread, message_id=message_id)
+        except NotFound:
+            return ""
+        if message.seq > self.last_sent:  # not shown yet: it comes, as it is now, in order
+            return ""
+        return render_to_string("threads/thread.html#message", {"message": message, "oob": True})
 
     def render_deliveries(self, message_id: int) -> str:
         try:

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest, Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.agents.models import Agent
@@ -17,7 +18,7 @@ from apps.agents.services import refuse_archived_handles, require_not_archived
 from apps.core import sql
 from apps.core.errors import Conflict, ServiceError
 from apps.core.realtime import broadcast_on_commit
-from apps.core.registry import dispatcher
+from apps.core.registry import dispatcher, event_handlers_registered, publish_event
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import require_role
 from apps.threads import events
@@ -118,6 +119,9 @@ class NewMessage:
     parent_run_id: int | None = None  # a delegation: the run its child reports back to
     # Deliveries that need no dispatch (e.g. a result handed straight to a waiting caller).
     delivered: bool = False
+    # The members its @mentions name (lowercased username → user id), when the caller has
+    # resolved them already; otherwise messages_append looks them up for message.mention.
+    mentioned_users: dict[str, int] | None = None
 
 
 def check_body(body: str) -> str:
@@ -146,19 +150,22 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     A mention that names neither an agent nor a member of the team is refused: a message
     to nobody must fail loudly rather than vanish. So is one to an archived agent's handle.
     """
+    return _resolve_mentions(thread=thread, body=body)[0]
+
+
+def _resolve_mentions(*, thread: Thread, body: str) -> tuple[list[Agent], dict[str, int]]:
+    """resolve_recipients' agents, and the members mentioned (lowercased username → id)."""
     handles = extract_mentions(body)
     agents = {
         a.handle: a
-        for a in Agent.objects.active().filter(team_id=thread.team_id, handle__in=handles)
+        for a in (
+            Agent.objects.active().filter(team_id=thread.team_id, handle__in=handles)
+            if handles  # no @mention, no lookup: most posts name no one
+            else ()
+        )
     }
     # Handles come lowercased; usernames keep their case (the composer suggests "@AdaL").
-    usernames = set(
-        get_user_model()
-        .objects.filter(memberships__team_id=thread.team_id)
-        .annotate(handle=Lower("username"))
-        .filter(handle__in=handles)
-        .values_list("handle", flat=True)
-    )
+    usernames = _members_named(team_id=thread.team_id, handles=handles)
     unknown = [h for h in handles if h not in agents and h not in usernames]
     if unknown:
         refuse_archived_handles(team_id=thread.team_id, handles=unknown, field="body")
@@ -175,7 +182,20 @@ def resolve_recipients(*, thread: Thread, body: str) -> list[Agent]:
     known = {a.pk for a in recipients}
     if any(pk not in known for pk in running):
         recipients.extend(Agent.objects.active().filter(pk__in=running).exclude(pk__in=known))
-    return recipients
+    return recipients, usernames
+
+
+def _members_named(*, team_id: int, handles: Sequence[str]) -> dict[str, int]:
+    """The team's members among `handles` (lowercased usernames): handle → user id."""
+    if not handles:
+        return {}
+    return dict(
+        get_user_model()
+        .objects.filter(memberships__team_id=team_id)
+        .annotate(handle=Lower("username"))
+        .filter(handle__in=handles)
+        .values_list("handle", "pk")
+    )
 
 
 def message_post(
@@ -192,17 +212,36 @@ def message_post(
         require_not_archived(thread.agent)  # an archived agent's direct thread is history
     for agent in extra_recipients:
         require_not_archived(agent)
-    recipients = resolve_recipients(thread=thread, body=body)
+    recipients, mentioned_users = _resolve_mentions(thread=thread, body=body)
     recipients += [
         a for a in extra_recipients if a not in recipients and a.team_id == thread.team_id
     ]
-    with transaction.atomic():
+    # No savepoint of its own: nothing in here is caught and carried on from.
+    with transaction.atomic(savepoint=False):
         [message] = messages_append(
             thread=thread,
-            items=[NewMessage(body=body, author_user=actor.user, recipients=recipients)],
+            items=[
+                NewMessage(
+                    body=body,
+                    author_user=actor.user,
+                    recipients=recipients,
+                    mentioned_users=mentioned_users,
+                )
+            ],
         )
-        thread_mark_read(thread=thread, user=actor.user, seq=message.seq)
+        _mark_read_posted(thread=thread, user=actor.user, seq=message.seq)
     return message
+
+
+def _mark_read_posted(*, thread: Thread, user: User, seq: int) -> None:
+    """The poster has read up to their own new message: one UPDATE once the row exists (it is
+    behind: `seq` is the newest), which only moves forward, so a lower seq never winds it
+    back. A viewer's periodic mark (thread_mark_read) reads first instead: usually nothing
+    has changed and a write would be wasted."""
+    if not ThreadReadState.objects.filter(thread=thread, user=user).update(
+        last_read_seq=Greatest(F("last_read_seq"), seq)
+    ):
+        thread_mark_read(thread=thread, user=user, seq=seq)
 
 
 @transaction.atomic
@@ -276,7 +315,67 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     broadcast_on_commit(
         events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
     )
+    if event_handlers_registered():
+        _publish_mentions(thread=thread, messages=messages, items=items)
     return messages
+
+
+MENTION_EXCERPT_CHARS = 300
+
+
+def _publish_mentions(*, thread: Thread, messages: list[Message], items: list[NewMessage]) -> None:
+    """message.mention (notifications, webhooks) for each text message that @mentions a member
+    or one of the agents it addresses. No query unless a mention may name a member whom the
+    caller has not resolved: then one for the whole batch."""
+    found = []
+    for message, item in zip(messages, items, strict=True):
+        # The substring test first: most agent output mentions no one.
+        is_candidate = item.kind == MessageKind.TEXT and "@" in item.body
+        handles = extract_mentions(item.body) if is_candidate else []
+        if handles:
+            found.append((message, item, handles))
+    if not found:
+        return
+    unresolved = {
+        h
+        for _, item, handles in found
+        if item.mentioned_users is None
+        for h in handles
+        if h not in {a.handle for a in item.recipients}
+    }
+    members = _members_named(team_id=thread.team_id, handles=sorted(unresolved))
+    for message, item, handles in found:
+        users = item.mentioned_users if item.mentioned_users is not None else members
+        addressed = {a.handle for a in item.recipients}
+        own = item.author_agent.handle if item.author_agent else None
+        if item.author_user is not None:
+            own = item.author_user.username.lower()
+        agents = [h for h in handles if h in addressed and h != own]
+        humans = [h for h in handles if h in users and h not in addressed and h != own]
+        if not agents and not humans:
+            continue
+        publish_event(
+            "message.mention",
+            team_id=thread.team_id,
+            data={
+                "message": message.pk,
+                "thread": thread.pk,
+                "thread_name": thread.name,
+                "author": (
+                    f"@{item.author_agent.handle}"
+                    if item.author_agent
+                    else item.author_user.username
+                    if item.author_user
+                    else "ozweb"
+                ),
+                "author_user": item.author_user.pk if item.author_user else None,
+                "mentions": agents + humans,
+                "agents": agents,
+                "users": [users[h] for h in humans],
+                "excerpt": item.body[:MENTION_EXCERPT_CHARS],
+                "url": reverse("thread", args=[thread.pk]) + f"#msg-{message.pk}",
+            },
+        )
 
 
 def thread_mark_read(*, thread: Thread, user: User, seq: int | None = None) -> None:

@@ -18,6 +18,7 @@ from apps.core.errors import PermissionDenied, ServiceError
 from apps.core.forms import add_service_error
 from apps.core.http import AuthenticatedHttpRequest
 from apps.core.ids import bounded_int
+from apps.core.registry import health_checks
 from apps.teams.models import Membership, Role
 from apps.teams.selectors import access_team, invitation_list_for_invitee, membership_list
 from apps.threads import deliveries, selectors, services
@@ -50,8 +51,22 @@ def dashboard(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
             "agents": list(agent_list(team=team)),
             "activity": selectors.recent_activity(team=team),
             "invitations": list(invitation_list_for_invitee(user=request.user)),
+            "sandbox_problems": _sandbox_problems(membership),
         },
     )
+
+
+def _sandbox_problems(membership: Membership) -> list[str]:
+    """For admins: what keeps runs from being sandboxed as documented (the runs app's
+    "sandbox_hardening" health check, reached through the registry)."""
+    check = health_checks().get("sandbox_hardening")
+    if check is None or membership.role not in (Role.OWNER, Role.ADMIN):
+        return []
+    try:
+        problems = check().get("problems") or []
+    except Exception as exc:  # a health check reports, it does not break the dashboard
+        problems = [f"the check failed: {exc}"]
+    return [str(problem) for problem in problems]
 
 
 @login_required

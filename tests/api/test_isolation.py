@@ -8,8 +8,15 @@ import pytest
 from django.urls import get_resolver
 
 from apps.agents.models import Agent
+from apps.approvals.models import Approval
+from apps.approvals.services import approval_create
 from apps.artifacts.models import ArtifactVersion, MemoryNote
 from apps.artifacts.services import artifact_put, memory_set
+from apps.automations.models import Schedule, Trigger
+from apps.harnesses.base import PermissionRequest, ToolKind
+from apps.notifications.models import Notification, Webhook
+from apps.providers.models import Provider
+from apps.repos.models import Change, ChangeVersion, Repository, Review, ReviewComment
 from apps.runs.models import Run
 from apps.teams.models import Invitation, Membership, Role, Team
 from apps.threads.models import Delivery, Message, Thread
@@ -67,9 +74,72 @@ API = [
     ("post", "/api/v1/runs/{their_run}/messages/", {"body": "steer"}),
     ("get", "/api/v1/runs/{their_run}/events/", None),
     ("post", "/api/v1/teams/{their_team}/demo/", {"harness": "offline"}),
+    ("get", "/api/v1/teams/{their_team}/providers/", None),
+    (
+        "post",
+        "/api/v1/teams/{their_team}/providers/",
+        {"name": "m", "kind": "openai", "base_url": "http://127.0.0.1:9", "api_key": "k"},
+    ),
+    ("get", "/api/v1/providers/{their_provider}/", None),
+    ("patch", "/api/v1/providers/{their_provider}/", {"base_url": "http://127.0.0.1:10"}),
+    ("delete", "/api/v1/providers/{their_provider}/", None),
+    ("get", "/api/v1/teams/{their_team}/usage/", None),
+    ("post", "/api/v1/runs/{their_run}/budget/raise/", {"value": "5"}),
+    ("get", "/api/v1/approvals/{their_approval}/", None),
+    ("post", "/api/v1/approvals/{their_approval}/", {"decision": "approve"}),
+    # Notifications are the user's own: another user's is as absent as another team's row.
+    ("post", "/api/v1/notifications/{their_notification}/read/", None),
+    ("get", "/api/v1/teams/{their_team}/webhooks/", None),
+    ("post", "/api/v1/teams/{their_team}/webhooks/", {"url": "http://127.0.0.1:9/"}),
+    ("get", "/api/v1/webhooks/{their_webhook}/", None),
+    ("patch", "/api/v1/webhooks/{their_webhook}/", {"url": "http://127.0.0.1:10/"}),
+    ("delete", "/api/v1/webhooks/{their_webhook}/", None),
+    ("get", "/api/v1/webhooks/{their_webhook}/deliveries/", None),
+    ("get", "/api/v1/teams/{their_team}/repos/", None),
+    ("post", "/api/v1/teams/{their_team}/repos/", {"name": "mole"}),
+    ("get", "/api/v1/repos/{their_repo}/", None),
+    ("get", "/api/v1/changes/?team={their_team}", None),
+    ("get", "/api/v1/changes/{their_change}/", None),
+    ("get", "/api/v1/changes/{their_change}/diff/", None),
+    ("get", "/api/v1/changes/{their_change}/versions/", None),
+    ("post", "/api/v1/changes/{their_change}/merge/", None),
+    ("post", "/api/v1/changes/{their_change}/send-conflict/", None),
+    ("post", "/api/v1/changes/{their_change}/close/", None),
+    ("get", "/api/v1/changes/{their_change}/comments/", None),
+    ("post", "/api/v1/changes/{their_change}/comments/", {"path": "a", "line": "1", "body": "x"}),
+    ("get", "/api/v1/changes/{their_change}/reviews/", None),
+    ("post", "/api/v1/changes/{their_change}/reviews/", {"verdict": "request_changes"}),
+    ("get", "/api/v1/artifacts/{their_artifact}/comments/", None),
+    ("post", "/api/v1/artifacts/{their_artifact}/comments/", {"line": "1", "body": "x"}),
+    ("get", "/api/v1/artifacts/{their_artifact}/reviews/", None),
+    ("post", "/api/v1/artifacts/{their_artifact}/reviews/", {"verdict": "approve"}),
+    ("get", "/api/v1/teams/{their_team}/schedules/", None),
+    (
+        "post",
+        "/api/v1/teams/{their_team}/schedules/",
+        {"agent": "{our_agent}", "cron": "* * * * *", "prompt": "x"},
+    ),
+    ("get", "/api/v1/schedules/{their_schedule}/", None),
+    ("patch", "/api/v1/schedules/{their_schedule}/", {"prompt": "leak everything"}),
+    ("delete", "/api/v1/schedules/{their_schedule}/", None),
+    ("get", "/api/v1/schedules/{their_schedule}/firings/", None),
+    ("get", "/api/v1/teams/{their_team}/triggers/", None),
+    (
+        "post",
+        "/api/v1/teams/{their_team}/triggers/",
+        {"agent": "{our_agent}", "thread": "{thread}", "template": "x"},
+    ),
+    ("get", "/api/v1/triggers/{their_trigger}/", None),
+    ("patch", "/api/v1/triggers/{their_trigger}/", {"template": "leak everything"}),
+    ("delete", "/api/v1/triggers/{their_trigger}/", None),
+    ("get", "/api/v1/triggers/{their_trigger}/calls/", None),
+    ("get", "/api/v1/comments/{their_comment}/", None),
+    ("patch", "/api/v1/comments/{their_comment}/", {"state": "resolved"}),
 ]
 # Routes with nothing of another team's to name (lists of your own, the schema and docs).
 NOT_ADDRESSED_BY_ID = {"teams", "runs", "invitations", "schema", "docs", "redoc"}
+NOT_ADDRESSED_BY_ID |= {"notifications", "notifications-read-all"}
+NOT_ADDRESSED_BY_ID |= {"approvals"}  # filtered to your teams: another team's is no match
 
 PAGES = [
     ("get", "/teams/{their_team}/"),
@@ -110,7 +180,36 @@ PAGES = [
     ("post", "/teams/{their_team}/memory/delete/"),
     ("post", "/threads/{their_thread}/deliveries/{their_delivery}/release/"),
     ("post", "/threads/{thread}/deliveries/{their_delivery}/release/"),
+    ("post", "/approvals/{their_approval}/decide/"),
     ("post", "/teams/{their_team}/demo/"),
+    ("post", "/notifications/{their_notification}/open/"),
+    ("post", "/notifications/{their_notification}/read/"),
+    ("get", "/teams/{their_team}/webhooks/"),
+    ("post", "/teams/{their_team}/webhooks/"),
+    ("get", "/webhooks/{their_webhook}/"),
+    ("post", "/webhooks/{their_webhook}/delete/"),
+    ("get", "/changes/{their_change}/"),
+    ("post", "/changes/{their_change}/comment/"),
+    ("post", "/changes/{their_change}/review/"),
+    ("post", "/changes/{their_change}/merge/"),
+    ("post", "/changes/{their_change}/close/"),
+    ("post", "/changes/{their_change}/send-conflict/"),
+    ("post", "/review-comments/{their_comment}/resolve/"),
+    ("get", "/artifacts/{their_artifact}/review/"),
+    ("post", "/artifacts/{their_artifact}/review/comment/"),
+    ("post", "/artifacts/{their_artifact}/review/submit/"),
+    ("get", "/teams/{their_team}/changes/"),
+    ("get", "/teams/{their_team}/schedules/"),
+    ("get", "/teams/{their_team}/schedules/new/"),
+    ("get", "/schedules/{their_schedule}/"),
+    ("get", "/schedules/{their_schedule}/edit/"),
+    ("post", "/schedules/{their_schedule}/delete/"),
+    ("get", "/teams/{their_team}/triggers/"),
+    ("get", "/teams/{their_team}/triggers/new/"),
+    ("get", "/triggers/{their_trigger}/"),
+    ("get", "/triggers/{their_trigger}/edit/"),
+    ("post", "/triggers/{their_trigger}/delete/"),
+    ("get", "/threads/{their_thread}/changes/"),
 ]
 
 # A form that every POST route above would accept, were the row ours.
@@ -123,6 +222,8 @@ SOCKETS = [
     "/ws/v1/threads/{their_thread}/",
     "/ws/threads/{their_thread}/",
     "/ws/teams/{their_team}/",
+    "/ws/changes/{their_change}/",
+    "/ws/artifacts/{their_artifact}/review/",
 ]
 
 
@@ -144,8 +245,51 @@ def world(owner, agent, thread, other_team):
         prompt="the secret plan",
         harness=other_team["agent"].harness,
     )
+    their_webhook = Webhook.objects.create(
+        team=other_team["team"], url="http://127.0.0.1:9/", events=["run.finished"]
+    )
+    their_notification = Notification.objects.create(
+        user=other_team["owner"].user, team=other_team["team"], kind="mention", title="psst"
+    )
+    their_provider = Provider.objects.create(
+        team=other_team["team"], name="theirs", kind="openai", base_url="http://127.0.0.1:9"
+    )
+    their_repo = Repository.objects.create(team=other_team["team"], name="secret")
+    their_change = Change.objects.create(
+        team=other_team["team"], repo=their_repo, title="the secret plan", branch="b", base="main",
+        head="0" * 40, agent=other_team["agent"], thread=other_team["thread"],
+    )  # fmt: skip
+    ChangeVersion.objects.create(change=their_change, number=1, head="0" * 40, base_sha="0" * 40)
+    their_comment = ReviewComment.objects.create(
+        team=other_team["team"], change=their_change, version=1, path="a", line=1,
+        body="the secret plan",
+    )  # fmt: skip
+    their_schedule = Schedule.objects.create(
+        team=other_team["team"], agent=other_team["agent"], thread=other_team["thread"],
+        cron="0 9 * * *", prompt="the secret plan",
+    )  # fmt: skip
+    their_trigger = Trigger.objects.create(
+        team=other_team["team"], agent=other_team["agent"], thread=other_team["thread"],
+        template="the secret plan", token_hash="f" * 64,
+    )  # fmt: skip
+    their_approval = approval_create(
+        team_id=other_team["team"].pk, run_id=their_run.pk, agent=other_team["agent"],
+        thread=other_team["thread"], timeout_s=600,
+        request=PermissionRequest(
+            request_id="1", tool="Bash", kind=ToolKind.SHELL, input={"command": "touch x"}
+        ),
+    )  # fmt: skip
     return {
+        "their_schedule": their_schedule.pk,
+        "their_trigger": their_trigger.pk,
+        "their_approval": their_approval.pk,
+        "their_provider": their_provider.pk,
+        "their_repo": their_repo.pk,
+        "their_change": their_change.pk,
+        "their_comment": their_comment.pk,
         "me": owner.user.username,
+        "their_webhook": their_webhook.pk,
+        "their_notification": their_notification.pk,
         "team": owner.team_id,
         "our_agent": agent.pk,
         "their_team": other_team["team"].pk,
@@ -179,6 +323,7 @@ def their_state(other_team) -> dict:
         "agents": list(Agent.objects.filter(team=team).values()),
         "threads": list(Thread.objects.filter(team=team).values()),
         "messages": Message.objects.filter(thread__team=team).count(),
+        "approvals": list(Approval.objects.filter(team=team).values()),
         "runs": list(Run.objects.filter(team=team).values("id", "status", "cancel_requested")),
         "team": list(Team.objects.filter(pk=team.pk).values("name", "hop_limit")),
         "artifacts": list(ArtifactVersion.objects.filter(artifact__team=team).values()),
@@ -186,6 +331,15 @@ def their_state(other_team) -> dict:
         "deliveries": list(
             Delivery.objects.filter(agent__team=team).values("id", "held", "state", "reason")
         ),
+        "providers": list(Provider.objects.filter(team=team).values()),
+        "webhooks": list(Webhook.objects.filter(team=team).values()),
+        "notifications": list(Notification.objects.filter(team=team).values()),
+        "repos": list(Repository.objects.filter(team=team).values()),
+        "changes": list(Change.objects.filter(team=team).values()),
+        "comments": list(ReviewComment.objects.filter(team=team).values()),
+        "reviews": list(Review.objects.filter(team=team).values()),
+        "schedules": list(Schedule.objects.filter(team=team).values()),
+        "triggers": list(Trigger.objects.filter(team=team).values()),
     }
 
 

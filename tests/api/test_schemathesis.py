@@ -15,13 +15,19 @@ import pytest
 
 from tests.e2e.servers import Daphne
 from tests.support.schemathesis import (
+    LEAVES_THE_MACHINE,
     live_daphne,
     run_schemathesis,
     schemathesis_config,
     seed_team,
 )
 
-pytestmark = [pytest.mark.schemathesis, pytest.mark.django_db(transaction=True)]
+# Well over a minute once the API grew past a hundred operations: its own timeout.
+pytestmark = [
+    pytest.mark.schemathesis,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(900),
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +77,11 @@ def test_the_rest_api_matches_its_schema(live_api, manual_run_dispatch, settings
     )
 
     result = run_schemathesis(
-        url=live_api.url, config=config, report_dir=tmp_path / "report", exclude_tag="agent"
+        url=live_api.url,
+        config=config,
+        report_dir=tmp_path / "report",
+        exclude_tag="agent",
+        exclude_operations=LEAVES_THE_MACHINE,
     )
 
     assert result.returncode == 0, (

@@ -89,7 +89,7 @@ def test_the_switches_come_from_the_environment(tmp_path, env, expected):
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values[:-1] == expected
-    assert values[-1] == [r"^api/v1/agent/", r"^mcp/?$", r"^healthz$"]
+    assert values[-1] == [r"^api/v1/agent/", r"^mcp/?$", r"^healthz$", r"^git/"]
 
 
 def test_the_redirect_spares_the_agent_doors_and_healthz(db, settings):

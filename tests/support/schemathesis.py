@@ -97,7 +97,28 @@ SCHEMA_CANNOT_SAY = {
     "agent_send_message": "`to` must name agents or members of the team",
     "agent_delegate": "`to` must name another agent of the team",
     "agent_put_artifact": "a link needs an http(s) url; content within the size limit",
+    "teams_schedules_create": "a cron croniter reads, an IANA zone, mentions of team members",
+    "schedules_partial_update": "a cron croniter reads, an IANA zone, mentions of team members",
+    "teams_triggers_create": "a template that parses; a generic trigger needs an agent",
+    "triggers_partial_update": "a template that parses; a trigger's kind stays",
+    "teams_partial_update": "budgets are amounts with at most 4 decimal places",
+    "runs_budget_raise_create": "a budget is an amount with at most 4 decimal places",
+    "teams_usage_retrieve": "since and until are ISO 8601 dates or times",
+    "changes_comments_create": "the line must be in that version's diff; reply_to on this change",
+    "changes_reviews_create": "the version must be one of the change's",
+    "artifacts_comments_create": "the version must exist and the line be in it; reply_to on it",
+    "artifacts_reviews_create": "the version must exist and be written by an agent",
+    "agent_get_review_comments": "exactly one of change_id and artifact",
+    "teams_webhooks_create": "a webhook URL must resolve, to public addresses only",
+    "webhooks_partial_update": "a webhook URL must resolve, to public addresses only",
 }
+# Operations that would send traffic off this machine with generated input (a webhook URL is
+# resolved in DNS; a repository source is cloned): their own tests cover them on 127.0.0.1.
+LEAVES_THE_MACHINE = [
+    "teams_webhooks_create",
+    "webhooks_partial_update",
+    "teams_repos_create",
+]
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # the default
 
 
@@ -149,7 +170,8 @@ def run_schemathesis(
     report_dir: Path,
     include_tag: str | None = None,
     exclude_tag: str | None = None,
-    timeout: float = 600,
+    exclude_operations: Sequence[str] = (),
+    timeout: float = 900,
 ) -> subprocess.CompletedProcess:
     """`schemathesis run <url>/api/v1/schema/ --checks all`; its output is in the result."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +186,8 @@ def run_schemathesis(
         args += ["--include-tag", include_tag]
     if exclude_tag:
         args += ["--exclude-tag", exclude_tag]
+    for operation_id in exclude_operations:
+        args += ["--exclude-operation-id", operation_id]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(  # in the report directory: what it keeps (.schemathesis/) too
         args, cwd=report_dir, env=env, capture_output=True, text=True, timeout=timeout, check=False

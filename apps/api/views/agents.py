@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -10,7 +11,9 @@ from rest_framework.views import APIView
 from apps.agents import services
 from apps.agents.selectors import access_agent, agent_list
 from apps.api.serializers import AgentInput, AgentOutput
+from apps.api.serializers_gateway import AGENT_GATEWAY_FIELDS, split_gateway_fields
 from apps.api.views.common import AuthenticatedRequest, bool_param, paginate, validated
+from apps.providers.services import agent_set_gateway
 from apps.runs.archiving import agent_archive
 from apps.teams.selectors import access_team
 
@@ -33,7 +36,11 @@ class AgentListApi(APIView):
     def post(self, request: AuthenticatedRequest, team_id: int) -> Response:
         actor = access_team(user=request.user, team_id=team_id)
         data = validated(AgentInput, request.data)
-        agent = services.agent_create(actor=actor, **data)
+        gateway = split_gateway_fields(data, AGENT_GATEWAY_FIELDS)
+        with transaction.atomic():
+            agent = services.agent_create(actor=actor, **data)
+            if gateway:
+                agent = agent_set_gateway(actor=actor, agent=agent, **gateway)
         return Response(AgentOutput(agent).data, status=status.HTTP_201_CREATED)
 
 
@@ -47,7 +54,11 @@ class AgentDetailApi(APIView):
     def patch(self, request: AuthenticatedRequest, agent_id: int) -> Response:
         actor, agent = access_agent(user=request.user, agent_id=agent_id)
         data = validated(AgentInput, request.data, partial=True)
-        agent = services.agent_update(actor=actor, agent=agent, **data)
+        gateway = split_gateway_fields(data, AGENT_GATEWAY_FIELDS)
+        with transaction.atomic():
+            agent = services.agent_update(actor=actor, agent=agent, **data)
+            if gateway:
+                agent = agent_set_gateway(actor=actor, agent=agent, **gateway)
         return Response(AgentOutput(agent).data)
 
     @extend_schema(

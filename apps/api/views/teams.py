@@ -8,8 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.serializers import TeamOutput
+from apps.api.serializers_gateway import TEAM_BUDGET_FIELDS, TeamBudgetsInput, split_gateway_fields
 from apps.api.views.common import AuthenticatedRequest, paginate, validated
 from apps.core.patterns import NOT_BLANK
+from apps.providers.services import team_set_budgets
 from apps.teams import services
 from apps.teams.models import Role
 from apps.teams.selectors import access_team, team_list_for_user
@@ -37,7 +39,7 @@ class TeamListApi(APIView):
 
 
 class TeamDetailApi(APIView):
-    class Input(serializers.Serializer):
+    class Input(TeamBudgetsInput):  # + the gateway's budgets
         class Meta:
             ref_name = "TeamUpdateInput"
 
@@ -58,6 +60,8 @@ class TeamDetailApi(APIView):
         actor = access_team(user=request.user, team_id=team_id)
         data = validated(self.Input, request.data, partial=True)
         team = actor.team
+        if budgets := split_gateway_fields(data, TEAM_BUDGET_FIELDS):
+            team = team_set_budgets(actor=actor, **budgets)
         if "hop_limit" in data:
             team = services.team_set_hop_limit(actor=actor, hop_limit=data["hop_limit"])
         return Response(TeamOutput(team, context={"roles": {team.pk: actor.role}}).data)
