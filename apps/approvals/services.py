@@ -240,3 +240,15 @@ def approval_record_by_rule(
         similar_key=request.similar_key,
         rule=rule,
     )
+
+
+def approvals_expire_for_ended_run(event: str, team_id: int, data: dict[str, Any]) -> None:
+    """A run.finished handler (apps.core.registry): a run that ended without its executor's
+    own clean-up (the reconciler failed it after its worker died) leaves no approval waiting."""
+    if event != "run.finished" or not isinstance(data.get("run"), int):
+        return
+    pending = Approval.objects.filter(
+        team_id=team_id, run_id=data["run"], status=ApprovalStatus.PENDING
+    )
+    for approval in pending:
+        approval_expire(approval=approval, reason=f"The run ended ({data.get('status')}).")

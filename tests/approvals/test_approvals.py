@@ -350,6 +350,25 @@ def test_an_overdue_approval_expires_as_a_visible_deny(owner, run):
     assert card.data["status"] == "expired" and "No answer within" in card.data["reason"]
 
 
+@pytest.mark.django_db
+def test_a_run_ended_without_its_executor_leaves_no_approval_waiting(
+    owner, run, django_capture_on_commit_callbacks
+):
+    # As the reconciler does for a run whose worker died: a transition, no executor clean-up.
+    from apps.runs.models import RunStatus
+    from apps.runs.transitions import run_transition
+
+    approval = ask(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_transition(
+            run=run, from_statuses=[RunStatus.QUEUED], to=RunStatus.FAILED, error="worker died"
+        )
+
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.EXPIRED
+    assert "The run ended (failed)" in approval.reason
+
+
 def test_secrets_are_masked_in_the_approval_but_the_harness_gets_its_own_input(owner, run):
     from apps.runs.masking import SecretMask
 
