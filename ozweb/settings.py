@@ -428,6 +428,7 @@ SPECTACULAR_SETTINGS = {
         "HarnessEnum": "apps.agents.models.Harness",
         "TriggerKindEnum": "apps.automations.models.TriggerKind",
         "FiringStatusEnum": "apps.automations.models.FiringStatus",
+        "ProviderKindEnum": "apps.providers.models.ProviderKind",
     },
 }
 

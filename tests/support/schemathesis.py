@@ -102,6 +102,8 @@ SCHEMA_CANNOT_SAY = {
     "teams_triggers_create": "a template that parses; a generic trigger needs an agent",
     "triggers_partial_update": "a template that parses; a trigger's kind stays",
     "teams_partial_update": "budgets are amounts with at most 4 decimal places",
+    "teams_providers_create": "base_url is an http(s) URL",
+    "providers_partial_update": "base_url is an http(s) URL",
     "runs_budget_raise_create": "a budget is an amount with at most 4 decimal places",
     "teams_usage_retrieve": "since and until are ISO 8601 dates or times",
     "changes_comments_create": "the line must be in that version's diff; reply_to on this change",

@@ -150,8 +150,10 @@ class CommentDetailApi(APIView):
         class Meta:
             ref_name = "ReviewCommentUpdateInput"
 
+        # Optional, as in any PATCH: an empty one changes nothing.
         state = serializers.ChoiceField(
             choices=[(CommentState.RESOLVED, "Resolved")],
+            required=False,
             help_text='"resolved": the comment (and its replies) need nothing more.',
         )
 
@@ -163,8 +165,8 @@ class CommentDetailApi(APIView):
     @extend_schema(request=Input, responses=ReviewCommentOutput)
     def patch(self, request: AuthenticatedRequest, comment_id: int) -> Response:
         actor, comment = access_comment(user=request.user, comment_id=comment_id)
-        validated(self.Input, request.data)
-        comment = reviews.comment_resolve(actor=actor, comment=comment)
+        if "state" in validated(self.Input, request.data):
+            comment = reviews.comment_resolve(actor=actor, comment=comment)
         return Response(ReviewCommentOutput(comment).data)
 
 
