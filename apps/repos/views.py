@@ -170,6 +170,16 @@ def _int(request: AuthenticatedHttpRequest, name: str) -> int | None:
     return bounded_int(request.POST.get(name) or None, high=2**31 - 1)
 
 
+def _comment_input(request: AuthenticatedHttpRequest) -> reviews.CommentInput:
+    """The line comment form of the change and artifact review pages."""
+    return reviews.CommentInput(
+        line=_int(request, "line") or 0,
+        body=request.POST.get("body", ""),
+        end_line=_int(request, "end_line"),
+        reply_to=bounded_int(request.POST.get("reply_to") or None),
+    )
+
+
 @login_required
 @require_POST
 def change_comment(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
@@ -178,12 +188,7 @@ def change_comment(request: AuthenticatedHttpRequest, change_id: int) -> HttpRes
         comment = reviews.change_comment_create(
             actor=actor,
             change=change,
-            comment=reviews.CommentInput(
-                line=_int(request, "line") or 0,
-                body=request.POST.get("body", ""),
-                end_line=_int(request, "end_line"),
-                reply_to=bounded_int(request.POST.get("reply_to") or None),
-            ),
+            comment=_comment_input(request),
             path=request.POST.get("path", ""),
             version=_int(request, "version"),
             side=request.POST.get("side", "new"),
@@ -349,12 +354,7 @@ def artifact_comment(request: AuthenticatedHttpRequest, artifact_id: int) -> Htt
         comment = reviews.artifact_comment_create(
             actor=actor,
             artifact=artifact,
-            comment=reviews.CommentInput(
-                line=_int(request, "line") or 0,
-                body=request.POST.get("body", ""),
-                end_line=_int(request, "end_line"),
-                reply_to=bounded_int(request.POST.get("reply_to") or None),
-            ),
+            comment=_comment_input(request),
             version=_int(request, "version"),
         )
     except PermissionDenied:
