@@ -104,6 +104,25 @@ class AutoSchema(openapi.AutoSchema):
                 schema["pattern"] = NOT_BLANK
             else:
                 schema["minLength"] = max(schema.get("minLength", 0), 1)
+        # A decimal's input is a JSON number (apps.core.json_types), not the string that
+        # drf-spectacular documents; and DRF refuses more digits than the field holds.
+        if (
+            direction == "request"
+            and isinstance(field, serializers.DecimalField)
+            and field.max_digits is not None
+            and field.decimal_places is not None
+        ):
+            nullable = isinstance(schema.get("type"), list) and "null" in schema["type"]
+            schema.pop("pattern", None)
+            schema.pop("format", None)
+            schema["type"] = ["number", "null"] if nullable else "number"
+            schema["multipleOf"] = float(f"1e-{field.decimal_places}")
+            limit = 10 ** (field.max_digits - field.decimal_places)
+            schema["exclusiveMaximum"] = limit
+            schema.setdefault(
+                "minimum" if field.min_value is not None else "exclusiveMinimum",
+                field.min_value if field.min_value is not None else -limit,
+            )
         return schema
 
     def _get_paginator(self) -> Any:
