@@ -16,9 +16,12 @@ network in between:
    --lines changed lines: half removed, half added; 200 × 100 = 20,000). The Change and its
    ChangeVersion rows are written as the repos service would (files from `git diff --numstat`).
 2. `git diff <base> <head>` (the diff the page shows) `--repeat` times: its median.
-3. `GET /changes/{id}/` as a logged-in member: the first time with the highlight cache empty
-   (cold: pygments lexes every line), then `--repeat` times warm (the lines' highlighting
-   comes from the cache: a version never changes); the side-by-side view warm too. Time, bytes.
+3. `GET /changes/{id}/` as a logged-in member, unified and side by side: the first time with
+   every cache empty (cold: the page lexes code for at most OZWEB_REVIEW_HIGHLIGHT_MS and shows
+   the rest plain, marked `data-hl`); then each plain file's colours as the page's script
+   fetches them on scrolling (`/changes/{id}/highlight/?file=N`: pygments lexes that file);
+   then `--repeat` times warm (highlighting from the cache: a version never changes). Time,
+   bytes, and how many files the first view left plain.
 4. A `command` agent (stdlib Python below) runs in the change's thread and stamps
    `time.time_ns()` when each line arrives on its stdin (into a file, not its stdout: printing
    would add feed writes to the path measured). `--reviews` times: POST a line comment, then
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -41,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,21 +179,45 @@ def time_git_diff(bare: Path, base: str, head: str, repeat: int) -> tuple[float,
     return statistics.median(times), size
 
 
-def time_page(client: Any, url: str, repeat: int) -> tuple[float, float, int]:
-    """(cold seconds, warm median seconds, bytes)."""
+@dataclass
+class PageTimes:
+    cold: float  # first view, nothing highlighted before (seconds)
+    deferred: int  # files that view showed plain, to be coloured as they scroll in
+    colours: list[float]  # each deferred file's colours (its highlight call), in ms
+    warm: float  # median of the views after every file was coloured (seconds)
+    size: int  # bytes of the warm page
+
+
+def time_page(client: Any, url: str, repeat: int) -> PageTimes:
     from django.core.cache import cache
 
+    from apps.repos import review_page
+
     cache.clear()
+    review_page._rows_cache = review_page._RowsCache()
     started = time.perf_counter()
     response = client.get(url)
     cold = time.perf_counter() - started
     assert response.status_code == 200, response.status_code
+    deferred = [int(i) for i in re.findall(rb'data-hl="(\d+)"', response.content)]
+    # What the page's script does as the reader scrolls: one call per plain file.
+    base = re.search(rb'data-highlight-url="([^"]+)"', response.content)
+    colours = []
+    for index in deferred:
+        assert base is not None
+        started = time.perf_counter()
+        answer = client.get(base.group(1).decode().replace("&amp;", "&") + f"&file={index}")
+        colours.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, answer.status_code
     warm = []
     for _ in range(repeat):
         started = time.perf_counter()
         response = client.get(url)
         warm.append(time.perf_counter() - started)
-    return cold, statistics.median(warm), len(response.content)
+        assert b'data-hl="' not in response.content  # all coloured by now
+    return PageTimes(
+        cold, len(deferred), sorted(colours), statistics.median(warm), len(response.content)
+    )
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
@@ -275,10 +304,13 @@ def main() -> None:
         ctx = build_change(tmp, args.files, args.lines)
         client = Client(SERVER_NAME="127.0.0.1")  # an allowed host (ALLOWED_HOSTS)
         client.force_login(ctx["user"])
+        # A process that has served a page before (URLs, templates, middleware loaded): what
+        # is measured is the change's first view, not the process's first request.
+        assert client.get("/", follow=True).status_code == 200
         git_s, diff_bytes = time_git_diff(ctx["bare"], ctx["base"], ctx["head"], args.repeat)
         url = f"/changes/{ctx['change'].pk}/"
-        cold, warm, size = time_page(client, url, args.repeat)
-        _, warm_split, size_split = time_page(client, url + "?view=split", args.repeat)
+        unified = time_page(client, url, args.repeat)
+        split = time_page(client, url + "?view=split", args.repeat)
         log(f"review → running agent, {args.reviews} times")
         end_to_end, hop = time_reviews(ctx, client, args.reviews)
     finally:
@@ -291,12 +323,18 @@ def main() -> None:
     print(f"change: {ctx['files']} files, {ctx['changed']:,} changed lines "
           f"(git diff output {diff_bytes / 1e6:.1f} MB)")  # fmt: skip
     print(f"git diff (median of {args.repeat}):          {git_s * ms:8.1f} ms")
-    print(f"review page, cold highlight cache:    {cold * ms:8.1f} ms  "
-          f"{cold / git_s:5.1f}× git diff  {size / 1e6:.1f} MB")  # fmt: skip
-    print(f"review page, warm (median of {args.repeat}):     {warm * ms:8.1f} ms  "
-          f"{warm / git_s:5.1f}× git diff  (target < {TARGET_RATIO:g}×)")  # fmt: skip
-    print(f"side by side, warm (median of {args.repeat}):    {warm_split * ms:8.1f} ms  "
-          f"{warm_split / git_s:5.1f}× git diff  {size_split / 1e6:.1f} MB")  # fmt: skip
+    for name, page in (("review page", unified), ("side by side", split)):
+        print(f"{name}, first view (cold caches): {page.cold * ms:8.1f} ms  "
+              f"{page.cold / git_s:5.1f}× git diff  (target < {TARGET_RATIO:g}×); "
+              f"{ctx['files'] - page.deferred} files highlighted inline, "
+              f"{page.deferred} shown plain until scrolled to")  # fmt: skip
+        if page.colours:
+            print(f"  a plain file's colours (n={len(page.colours)}): "
+                  f"p50 {percentile(page.colours, 50):.1f} ms, "
+                  f"p99 {percentile(page.colours, 99):.1f} ms, "
+                  f"all {sum(page.colours):,.0f} ms")  # fmt: skip
+        print(f"{name}, seen before (median of {args.repeat}): {page.warm * ms:8.1f} ms  "
+              f"{page.warm / git_s:5.1f}× git diff  {page.size / 1e6:.1f} MB")  # fmt: skip
     for name, values in (
         ("comment POST → agent stdin", end_to_end),
         ("review POST → agent stdin", hop),
@@ -306,7 +344,9 @@ def main() -> None:
             f"p99 {percentile(values, 99):.1f} ms, max {values[-1]:.1f} ms "
             f"(target p99 < {TARGET_P99_MS:g} ms)"
         )
-    verdict = warm / git_s < TARGET_RATIO and percentile(end_to_end, 99) < TARGET_P99_MS
+    verdict = (
+        max(unified.cold, unified.warm, split.cold, split.warm) / git_s < TARGET_RATIO
+    ) and percentile(end_to_end, 99) < TARGET_P99_MS
     print("targets met" if verdict else "TARGETS MISSED")
 
 

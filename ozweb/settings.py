@@ -288,6 +288,9 @@ OZWEB_AGENT_DATA_DIR = env.str("OZWEB_AGENT_DATA_DIR", default=str(VAR_DIR / "ag
 # Team repositories (bare git repositories) live here: <dir>/<team id>/<repo id>.git.
 OZWEB_REPOS_DIR = env.str("OZWEB_REPOS_DIR", default=str(VAR_DIR / "repos"))
 # Importing a repository from a local path or file:// URL reads the server's disk: off by default.
+# How long a review page may lex code never highlighted before; the rest of a big change is
+# shown plain and coloured as it scrolls into view.
+OZWEB_REVIEW_HIGHLIGHT_MS = env.float("OZWEB_REVIEW_HIGHLIGHT_MS", default=30.0)
 OZWEB_ALLOW_LOCAL_REPO_SOURCES = env.bool("OZWEB_ALLOW_LOCAL_REPO_SOURCES", default=False)
 # Labels containers with this install's name, so two installs on one engine never mix runs.
 OZWEB_INSTANCE = env.str("OZWEB_INSTANCE", default="default")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
 
+from apps.repos.review_selectors import comment_list
+
 if TYPE_CHECKING:
     from apps.repos.models import Review, ReviewComment
 
@@ -39,11 +41,14 @@ def comment_html(comment: ReviewComment) -> str:
 
 
 def comment_event(comment: ReviewComment) -> dict[str, Any]:
-    html = comment_html(comment)
-    return {
-        "type": "review.html",
-        "html": f'<div id="rc-incoming" hx-swap-oob="beforeend">{html}</div>',
-    }
+    html = f'<div id="rc-incoming" hx-swap-oob="beforeend">{comment_html(comment)}</div>'
+    if comment.change_id is not None:
+        # The change page's "N pending comments" line, as of this comment.
+        pending = comment_list(change=comment.change, state="pending").count()
+        html += render_to_string(
+            "repos/review.html#pending_count", {"pending": pending, "oob": True}
+        )
+    return {"type": "review.html", "html": html}
 
 
 def review_event(review: Review) -> dict[str, Any]:

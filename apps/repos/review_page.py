@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.repos.diffs import DiffLine, FileDiff
-from apps.repos.highlight import highlight_many
+from apps.repos.highlight import highlight_many, plain
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class RenderedFile:
     deletions: int
     binary: bool
     rows: SafeString
+    deferred: bool = False  # shown plain: its colours are fetched by the page (code_cells)
 
 
 def _sides(diff: FileDiff) -> tuple[list[str], list[str]]:
@@ -189,12 +191,20 @@ _rows_cache = _RowsCache()
 
 
 def render_files(
-    files: list[FileDiff], *, split: bool, threads: Mapping[Anchor, str], diff_key: str = ""
+    files: list[FileDiff],
+    *,
+    split: bool,
+    threads: Mapping[Anchor, str],
+    diff_key: str = "",
+    budget_seconds: float | None = None,
 ) -> list[RenderedFile]:
     """Every file's rows (unified or side by side), its comment threads under their lines.
-    `diff_key` names the diff (its two commits) for the rows cache; "" for none."""
+    `diff_key` names the diff (its two commits) for the rows cache; "" for none. With a
+    `budget_seconds`, files not highlighted before yet are lexed only for that long: the
+    rest are rendered plain and marked `deferred` (the page asks for their colours)."""
     with_threads = {path for path, _, _ in threads}
     rows_of: dict[int, str] = {}
+    deferred: set[int] = set()
     if diff_key:
         for index, diff in enumerate(files):
             if diff.path not in with_threads:
@@ -203,13 +213,19 @@ def render_files(
                     rows_of[index] = cached
     todo = [index for index in range(len(files)) if index not in rows_of]
     sides = {index: _sides(files[index]) for index in todo}
-    highlighted = highlight_many([(files[i].path, *sides[i]) for i in todo])
-    for index, (new_html, old_html) in zip(todo, highlighted, strict=True):
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    highlighted = highlight_many([(files[i].path, *sides[i]) for i in todo], deadline=deadline)
+    for index, done in zip(todo, highlighted, strict=True):
         diff = files[index]
+        if done is None:
+            deferred.add(index)
+            new_html, old_html = plain(sides[index][0]), plain(sides[index][1])
+        else:
+            new_html, old_html = done
         code = _code_lookup(diff, new_html, old_html)
         rows = "".join((_split_rows if split else _unified_rows)(diff, code, threads, diff.path))
         rows_of[index] = rows
-        if diff_key and diff.path not in with_threads:
+        if diff_key and diff.path not in with_threads and done is not None:
             _rows_cache.put((diff_key, diff.path, split), rows)
     return [
         RenderedFile(
@@ -221,9 +237,46 @@ def render_files(
             deletions=diff.deletions,
             binary=diff.binary,
             rows=mark_safe(rows_of[index]),  # noqa: S308 - built from escaped parts above
+            deferred=index in deferred,
         )
         for index, diff in enumerate(files)
     ]
+
+
+def code_cells(diff: FileDiff, *, split: bool) -> list[str]:
+    """A file's highlighted code in the order of its rows' code cells (`td.c`, comment rows
+    aside), as `_unified_rows` / `_split_rows` lay them out: what a deferred file's page
+    puts in place of its plain text, leaving rows, comments and open forms as they are."""
+    new, old = _sides(diff)
+    [done] = highlight_many([(diff.path, new, old)])
+    assert done is not None  # no deadline: always highlighted
+    code = _code_lookup(diff, *done)
+    if not split:
+        return code
+    cells: list[str] = []
+    i = 0
+    for hunk in diff.hunks:
+        lines = hunk.lines
+        n, j = len(lines), 0
+        while j < n:
+            if lines[j].kind == "ctx":
+                cells += [code[i], code[i]]
+                i += 1
+                j += 1
+                continue
+            dels: list[str] = []
+            while j < n and lines[j].kind == "del":
+                dels.append(code[i])
+                i += 1
+                j += 1
+            adds: list[str] = []
+            while j < n and lines[j].kind == "add":
+                adds.append(code[i])
+                i += 1
+                j += 1
+            for k in range(max(len(dels), len(adds))):
+                cells += [dels[k] if k < len(dels) else "", adds[k] if k < len(adds) else ""]
+    return cells
 
 
 # Where the review page's template leaves the diff: the view puts the files' sections there,
@@ -237,9 +290,10 @@ def file_section(file: RenderedFile, *, split: bool) -> str:
     if file.binary:
         body = '<p class="muted">Binary file: not shown.</p>'
     else:
+        deferred = f' data-hl="{file.index}"' if file.deferred else ""
         body = (
-            f'<table class="diff{" split" if split else ""}" data-path="{escape(file.path)}">'
-            f"{file.rows}</table>"
+            f'<table class="diff{" split" if split else ""}" data-path="{escape(file.path)}"'
+            f"{deferred}>{file.rows}</table>"
         )
     return (
         f'<section class="file card" id="file-{file.index}"><h3 class="file-head">'
@@ -261,7 +315,9 @@ def render_text_lines(text: str, *, path: str, threads: Mapping[Anchor, str]) ->
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    [(html_lines, _)] = highlight_many([(path, lines, [])])
+    [done] = highlight_many([(path, lines, [])])
+    assert done is not None  # no deadline: always highlighted
+    html_lines = done[0]
     parts = []
     for number, html in enumerate(html_lines, start=1):
         parts.append(f'<tr class="x"><td class="n">{number}</td><td class="c">{html}</td></tr>')

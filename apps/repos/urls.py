@@ -4,6 +4,9 @@ from apps.repos import views
 
 urlpatterns = [
     path("changes/<id:change_id>/", views.change_review, name="review-change"),
+    path(
+        "changes/<id:change_id>/highlight/", views.change_highlight, name="review-change-highlight"
+    ),
     path("changes/<id:change_id>/comment/", views.change_comment, name="review-change-comment"),
     path("changes/<id:change_id>/review/", views.change_review_submit, name="review-change-submit"),
     path("changes/<id:change_id>/merge/", views.change_merge, name="review-change-merge"),

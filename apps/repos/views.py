@@ -12,9 +12,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,10 +28,11 @@ from apps.core.http import AuthenticatedHttpRequest
 from apps.core.ids import bounded_int
 from apps.repos import git, review_events, reviews, services
 from apps.repos.diffs import FileDiff
-from apps.repos.models import Change, ChangeStatus, ReviewComment, Verdict
+from apps.repos.models import Change, ChangeStatus, ChangeVersion, ReviewComment, Verdict
 from apps.repos.review_page import (
     DIFF_MARKER,
     Anchor,
+    code_cells,
     render_files,
     render_text_lines,
     splice_files,
@@ -97,10 +99,11 @@ def _merge_state(change: Change) -> dict[str, Any]:
     return {"checked": True, "conflicts": conflicts}
 
 
-@login_required
-@require_GET
-def change_review(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
-    membership, change = access_change(user=request.user, change_id=change_id)
+def _compared(
+    request: AuthenticatedHttpRequest, change: Change
+) -> tuple[list[ChangeVersion], ChangeVersion, ChangeVersion | None]:
+    """The change's versions, the one shown (`?version=`, default latest) and the one it is
+    compared with (`?from=`, default none: its base); an unknown number is a 404."""
     versions = change_versions(change)
     by_number = {v.number: v for v in versions}
     wanted = bounded_int(request.GET.get("version"))
@@ -109,6 +112,14 @@ def change_review(request: AuthenticatedHttpRequest, change_id: int) -> HttpResp
     against = by_number.get(from_number) if from_number is not None else None
     if version is None or (from_number is not None and against is None):
         raise Http404
+    return versions, version, against
+
+
+@login_required
+@require_GET
+def change_review(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
+    membership, change = access_change(user=request.user, change_id=change_id)
+    versions, version, against = _compared(request, change)
     split = request.GET.get("view") == "split"
     files = version_diff(change=change, version=version, against=against)
     comments = list(comment_list(change=change))
@@ -121,6 +132,8 @@ def change_review(request: AuthenticatedHttpRequest, change_id: int) -> HttpResp
         threads=threads,
         diff_key=f"{change.repo_id}:{version.base_sha if against is None else against.head}:"
         + version.head,
+        # The rest of a big, never-seen change is coloured as it scrolls in (change_highlight).
+        budget_seconds=settings.OZWEB_REVIEW_HIGHLIGHT_MS / 1000,
     )
     response = render(
         request,
@@ -146,11 +159,31 @@ def change_review(request: AuthenticatedHttpRequest, change_id: int) -> HttpResp
             "can_review": membership.has_role(Role.MEMBER) and change.status == ChangeStatus.OPEN,
             "view_query": "&".join(f"{k}={v}" for k, v in query.items()),
             "comment_url": reverse("review-change-comment", args=[change.pk]),
+            "highlight_url": reverse("review-change-highlight", args=[change.pk])
+            + "?"
+            + "&".join(
+                f"{k}={v}" for k, v in {**query, **({"view": "split"} if split else {})}.items()
+            ),
             "ws_url": f"/ws/changes/{change.pk}/",
         },
     )
     response.content = splice_files(response.content, rendered, split=split)
     return response
+
+
+@login_required
+@require_GET
+def change_highlight(request: AuthenticatedHttpRequest, change_id: int) -> JsonResponse:
+    """The colours of one file the review page showed plain (`?file=` its index, with the
+    page's `version`, `from` and `view`): its code cells' HTML in row order."""
+    _, change = access_change(user=request.user, change_id=change_id)
+    _, version, against = _compared(request, change)
+    files = version_diff(change=change, version=version, against=against)
+    index = bounded_int(request.GET.get("file"), low=0)
+    if index is None or not 0 <= index < len(files):
+        raise Http404
+    cells = code_cells(files[index], split=request.GET.get("view") == "split")
+    return JsonResponse({"file": index, "path": files[index].path, "cells": cells})
 
 
 def _comment_answer(request: AuthenticatedHttpRequest, comment: ReviewComment) -> HttpResponse:

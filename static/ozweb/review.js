@@ -147,6 +147,43 @@
     var el = document.getElementById("live-state");
     if (el) { el.textContent = "reconnecting…"; el.classList.remove("ok"); }
   });
+  // Files the server showed plain (a big change seen for the first time: it lexes only so
+  // much per page) get their colours when they come near the screen. Only the code cells
+  // change: rows, comment threads and an open comment form stay as they are.
+  function colour(table) {
+    var base = review() && review().getAttribute("data-highlight-url");
+    if (!base || !table.hasAttribute("data-hl")) return;
+    var file = table.getAttribute("data-hl");
+    table.removeAttribute("data-hl");
+    fetch(base + "&file=" + encodeURIComponent(file), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) {
+        if (!answer) return;
+        var cells = table.querySelectorAll("tr:not(.t) > td.c");
+        if (cells.length !== answer.cells.length) return; // not the rows it was made for
+        for (var i = 0; i < cells.length; i++) cells[i].innerHTML = answer.cells[i];
+      })
+      .catch(function () { /* stays plain: the text is all there */ });
+  }
+
+  function colourLater() {
+    var plain = document.querySelectorAll("table.diff[data-hl]");
+    if (!plain.length) return;
+    if (!("IntersectionObserver" in window)) { plain.forEach(colour); return; }
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) { seen.unobserve(entry.target); colour(entry.target); }
+      });
+    }, { rootMargin: "1500px 0px" });
+    plain.forEach(function (table) { seen.observe(table); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", colourLater);
+  } else {
+    colourLater();
+  }
+
   document.addEventListener("keydown", function (evt) {
     if (evt.key === "Escape" && document.querySelector("tr.rc-form-row")) closeForm();
   });

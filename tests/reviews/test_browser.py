@@ -54,6 +54,8 @@ def server(tmp_path: Path):
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         OZWEB_VAR_DIR=str(tmp_path / "var"),
         OZWEB_SANDBOX="local",
+        # No lexing in the page: its files come plain and the page's script colours them.
+        OZWEB_REVIEW_HIGHLIGHT_MS="0",
     )
     manage(env, "migrate", "--noinput", "-v0")
     program = tmp_path / "echo_agent.py"
@@ -77,7 +79,9 @@ def test_comment_on_a_line_request_changes_and_the_review_appears_in_the_thread(
     bob.goto(f"{server.url}/changes/{change}/")
     for page in (alice, bob):
         page.wait_for_selector("#live-state.ok", timeout=10_000)
-    assert alice.locator("table.diff td.c span.k:has-text('return')").count() >= 1  # highlighted
+    # Shown plain, then coloured by the page's script as the file comes into view.
+    alice.wait_for_selector("table.diff td.c span.k:has-text('return')", timeout=5000)
+    assert alice.locator("table.diff[data-hl]").count() == 0
 
     # Alice clicks line 6's number (new side), writes, and posts with the comment box.
     alice.locator("table.diff[data-path='calc.py'] td.n", has_text="6").first.click()

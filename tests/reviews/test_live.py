@@ -25,6 +25,8 @@ async def test_a_comment_reaches_every_viewer_of_the_page_live(change, owner, me
 
     assert frame.startswith('<div id="rc-incoming" hx-swap-oob="beforeend">')
     assert 'data-path="calc.py" data-side="new" data-line="6"' in frame and "live one" in frame
+    # The page's pending count follows, for everyone viewing.
+    assert '<p class="muted small" id="pending-count" hx-swap-oob="true">1 pending comment' in frame
     await viewer.disconnect()
 
 

@@ -46,6 +46,36 @@ def test_side_by_side_pairs_the_removed_and_added_line(web, change):
     assert '<td class="n">6</td><td class="c a">' in html
 
 
+@pytest.mark.parametrize("view", ["", "split"])
+def test_a_file_shown_plain_gets_its_colours_cell_by_cell(web, change, settings, view):
+    # No time to lex on this page (a big change seen for the first time): the lines come plain,
+    # the table marked for the page's script, and the highlight call answers each code cell.
+    from django.core.cache import cache
+
+    from apps.repos import review_page
+
+    cache.clear()
+    review_page._rows_cache = review_page._RowsCache()
+    settings.OZWEB_REVIEW_HIGHLIGHT_MS = 0.0
+    query = "?view=split" if view else ""
+    html = web.get(f"/changes/{change.pk}/{query}").content.decode()
+
+    table = html.split('id="file-0"')[1].split("</table>")[0]
+    assert 'data-hl="0"' in table and '<span class="k">' not in table
+    url = re.search(r'data-highlight-url="([^"]+)"', html).group(1).replace("&amp;", "&")
+    answer = web.get(f"{url}&file=0").json()
+    plain = re.findall(r'<td class="c[^"]*">(.*?)</td>', table)
+    assert answer["path"] == "calc.py" and len(answer["cells"]) == len(plain)
+    assert [text_of(c) for c in answer["cells"]] == [text_of(c) for c in plain]
+    assert any('<span class="k">return</span>' in c for c in answer["cells"])
+    assert web.get(f"{url}&file=1").status_code == 404
+    assert web.get(f"/changes/{change.pk}/highlight/?file=x").status_code == 404
+    assert web.get(f"/changes/{change.pk}/highlight/?file=0&version=9").status_code == 404
+    # Seen once in colour, the next view is highlighted inline.
+    again = web.get(f"/changes/{change.pk}/{query}").content.decode()
+    assert 'data-hl="' not in again
+
+
 def test_compare_two_versions_shows_only_what_changed_between_them(web, change):
     fixed = (change.work.path / "calc.py").read_text().replace("def f9(", "def nine(")
     add_version(change, change.work, {"calc.py": fixed}, "rename f9")
@@ -144,12 +174,13 @@ def test_another_teams_pages_and_sockets_are_404(change, other_team, owner):
         spy.post(f"/changes/{change.pk}/close/").status_code,
         spy.post(f"/changes/{change.pk}/send-conflict/").status_code,
         spy.post(f"/review-comments/{comment.pk}/resolve/").status_code,
+        spy.get(f"/changes/{change.pk}/highlight/?file=0").status_code,
         spy.get(f"/artifacts/{artifact.pk}/review/").status_code,
         spy.post(f"/artifacts/{artifact.pk}/review/comment/", {"line": "1"}).status_code,
         spy.post(f"/artifacts/{artifact.pk}/review/submit/", {"verdict": "approve"}).status_code,
     ]
 
-    assert statuses == [404] * 10
+    assert statuses == [404] * 11
     assert ReviewComment.objects.count() == 1
 
 
