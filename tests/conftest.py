@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import quote, urlparse
 
@@ -297,13 +299,38 @@ def harness_image() -> str:
 
 
 @pytest.fixture
-def docker_sandbox(harness_image: str, settings, monkeypatch) -> None:
+def live_gateway(settings) -> Iterator[str]:
+    """ozweb's ASGI app (agent API and gateway) on a free loopback port in this process, as
+    OZWEB_AGENT_API_URL: what an isolated container reaches through its relay socket."""
+    import uvicorn
+
+    from ozweb.asgi import router
+    from tests.e2e.servers import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(router, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    settings.OZWEB_AGENT_API_URL = url
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def isolated_docker_sandbox(harness_image: str, settings, monkeypatch) -> None:
+    """Docker sandboxes as the product runs them: `--network none`, ozweb's agent API and
+    gateway reached through the worker's relay socket, nothing else."""
     settings.OZWEB_SANDBOX = "docker"
     settings.OZWEB_HARNESS_IMAGE = harness_image
-    # Test-only override of the isolated default (--network none, ozweb through the worker's
-    # relay; tests/sandboxes/test_network.py): these harnesses talk straight to the scripted
-    # model server on the host's loopback, not through ozweb's gateway.
-    monkeypatch.setenv("OZWEB_SANDBOX_NETWORK", "host")
+    monkeypatch.delenv("OZWEB_SANDBOX_NETWORK", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,14 @@ from apps.runs.models import Run, RunStatus
 from apps.threads.models import Message, MessageKind
 from tests.conftest import api_client_for
 from tests.factories import AgentFactory
+from tests.gateway.conftest import make_provider
 from tests.runs.conftest import wait_for
 from tests.support.model_server import RESPONSES, ModelServer, Reply
 
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("docker_sandbox"),
+    pytest.mark.usefixtures("isolated_docker_sandbox", "live_gateway"),
     pytest.mark.timeout(180),
 ]
 
@@ -40,14 +41,10 @@ def claude_agent(owner, thread, model_server):
         handle="claude",
         harness=Harness.CLAUDE,
         model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+        environment={"CLAUDE_CODE_MAX_RETRIES": "1"},
     )
-    return agent_update(
-        actor=owner,
-        agent=agent,
-        secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"},
-        approval_policy=ApprovalPolicy.ASK,
-    )
+    make_provider(owner, base_url=model_server.url)
+    return agent_update(actor=owner, agent=agent, approval_policy=ApprovalPolicy.ASK)
 
 
 def start(background, agent, thread, model_server) -> tuple[Run, Approval]:
@@ -138,14 +135,9 @@ def test_codex_waits_for_approval_then_runs_the_command(owner, thread, model_ser
         handle="codex",
         harness=Harness.CODEX,
         model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url},
     )
-    agent = agent_update(
-        actor=owner,
-        agent=agent,
-        secrets={"OPENAI_API_KEY": "sk-openai-fake"},
-        approval_policy=ApprovalPolicy.ASK,
-    )
+    make_provider(owner, kind="openai", base_url=model_server.openai_url)
+    agent = agent_update(actor=owner, agent=agent, approval_policy=ApprovalPolicy.ASK)
     run, approval = start(background, agent, thread, model_server)
     assert approval.tool == "commandExecution" and approval.input["command"] == WRITING
     assert not Message.objects.filter(run=run, kind=MessageKind.TOOL_RESULT).exists()

@@ -44,7 +44,6 @@ def stack_env(tmp_path: Path, harness_image: str) -> Iterator[dict[str, str]]:
         OZWEB_CHANNEL_PREFIX=f"ozweb-celery-{suffix}",
         OZWEB_CELERY_QUEUE=f"ozweb-test-{suffix}",
         OZWEB_SANDBOX="docker",
-        OZWEB_SANDBOX_NETWORK="host",
         OZWEB_RUN_STALE_SECONDS="3",
         OZWEB_RECONCILE_SECONDS="1",
         OZWEB_HARNESS_IMAGE=harness_image,

@@ -28,12 +28,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 
 def in_docker(embedded_env: dict[str, str], image: str, port: int) -> dict[str, str]:
-    """The install's environment for a server on `port` whose runs use Docker sandboxes on the
-    host network (so agents reach it, and the model server, on loopback)."""
+    """The install's environment for a server on `port` whose runs use Docker sandboxes as the
+    product makes them (`--network none`: they reach ozweb alone, through the relay, and the
+    model server only as a provider behind ozweb's gateway)."""
     return dict(
         embedded_env,
         OZWEB_SANDBOX="docker",
-        OZWEB_SANDBOX_NETWORK="host",
         OZWEB_HARNESS_IMAGE=image,
         OZWEB_AGENT_API_URL=f"http://127.0.0.1:{port}",
     )
@@ -117,16 +117,16 @@ def test_with_models_a_claude_lead_and_codex_workers_do_the_same(
         with_codex_namespaces(model_server_module.responses_events),
     )
     port = free_port()
-    env = dict(
-        in_docker(embedded_env, harness_image, port),
-        ANTHROPIC_API_KEY="sk-ant-fake-key",
-        OPENAI_API_KEY="sk-openai-fake",
-    )
+    env = in_docker(embedded_env, harness_image, port)
     token = manage(env, "create_api_user", "lead-owner", "--team", "Models").split()[-1]
     ozweb = Daphne(env, port=port).start(Path(embedded_env["OZWEB_VAR_DIR"]))
     try:
         with ModelServer() as models:
             team = ozweb.get_json("/api/v1/teams/", token=token)["results"][0]["id"]
+            for kind, base_url in (("anthropic", models.url), ("openai", models.openai_url)):
+                provider = {"name": kind, "kind": kind, "base_url": base_url,
+                            "api_key": f"sk-{kind}-fake"}  # fmt: skip
+                ozweb.post_json(f"/api/v1/teams/{team}/providers/", provider, token)
             for handle in ("lead", "worker-a", "worker-b"):
                 ozweb.post_json(f"/api/v1/teams/{team}/agents/", agent(handle, models), token)
             models.policy = lead_and_workers
@@ -152,17 +152,15 @@ def test_with_models_a_claude_lead_and_codex_workers_do_the_same(
 
 
 def agent(handle: str, models: ModelServer) -> dict[str, Any]:
-    """The demo's agent as `scenario_agents` makes it for models, pointed at the model server."""
+    """The demo's agent as `scenario_agents` makes it for models; the team's providers point
+    at the model server."""
     if handle == "lead":
         return {
             "handle": handle, "harness": "claude", "model": "claude-fake",
             "instructions": MODEL_INSTRUCTIONS[handle],
-            "environment": {"ANTHROPIC_BASE_URL": models.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
-            "secrets": {"ANTHROPIC_API_KEY": "sk-ant-fake-key"},
+            "environment": {"CLAUDE_CODE_MAX_RETRIES": "1"},
         }  # fmt: skip
     return {
         "handle": handle, "harness": "codex", "model": "gpt-fake",
         "instructions": MODEL_INSTRUCTIONS[handle],
-        "environment": {"OPENAI_BASE_URL": models.openai_url},
-        "secrets": {"OPENAI_API_KEY": "sk-openai-fake"},
     }  # fmt: skip

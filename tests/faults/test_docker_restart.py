@@ -37,6 +37,8 @@ def test_a_docker_restart_fails_live_runs_visibly_and_the_next_run_starts(
         DOCKER_HOST=private_docker_engine.host,
         OZWEB_RUN_DISPATCH="inprocess",
         OZWEB_SANDBOX="docker",
+        # The private engine's small image has no oz-relay (the isolated default's way to
+        # ozweb), and this test's command agents reach nothing.
         OZWEB_SANDBOX_NETWORK="host",
         # The executor itself must say what happened; the reconciler would only after this.
         OZWEB_RUN_STALE_SECONDS="600",

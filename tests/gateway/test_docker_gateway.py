@@ -1,17 +1,15 @@
 """The real claude, codex and gemini CLIs in Docker, configured only with a team provider
-(no key, no endpoint in the agent): their model traffic goes through ozweb's gateway, served
+(no key, no endpoint in the agent), in the product's isolated sandbox (`--network none`, ozweb
+through the worker's relay socket): their model traffic goes through ozweb's gateway, served
 live from this process (uvicorn on 127.0.0.1), to the scripted model server as the provider's
 base URL. The server sees the provider's key; the container never does; the run's usage is
 the sum of what the server reported; a spent budget stops the run."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from apps.agents.models import Harness
 from apps.api.serializers import RunOutput
@@ -20,7 +18,6 @@ from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
 from apps.threads.models import Message, MessageKind
-from tests.e2e.servers import free_port
 from tests.factories import AgentFactory
 from tests.gateway.conftest import PROVIDER_KEY, make_provider
 from tests.support.model_server import ANTHROPIC, GEMINI, RESPONSES, ModelServer, Reply
@@ -28,7 +25,7 @@ from tests.support.model_server import ANTHROPIC, GEMINI, RESPONSES, ModelServer
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("docker_sandbox"),
+    pytest.mark.usefixtures("isolated_docker_sandbox"),
     pytest.mark.timeout(240),
 ]
 
@@ -38,28 +35,6 @@ KEY_HEAD, KEY_TAIL = PROVIDER_KEY[:12], PROVIDER_KEY[12:]
 LOOK_FOR_THE_KEY = (
     f'env; grep -rlF "{KEY_HEAD}""{KEY_TAIL}" ~ /workspace /tmp 2>/dev/null; echo "grep-status=$?"'
 )
-
-
-@pytest.fixture
-def live_ozweb(settings) -> Iterator[str]:
-    """ozweb's ASGI app (gateway included) on a free loopback port, for the containers."""
-    from ozweb.asgi import router
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(router, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    settings.OZWEB_AGENT_API_URL = url
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -90,25 +65,34 @@ def assert_no_trace_of_the_key(run: Run, server: ModelServer, gateway: str) -> N
     assert PROVIDER_KEY not in stored
 
 
-def test_claude_through_the_gateway(owner, thread, live_ozweb, model_server):
+def test_claude_through_the_gateway(owner, thread, live_gateway, model_server):
     provider = make_provider(owner, base_url=model_server.url)
     agent = AgentFactory(team=thread.team, handle="claude", harness=Harness.CLAUDE,
                          model="claude-fake")  # fmt: skip
-    model_server.queue(Reply.shell(LOOK_FOR_THE_KEY))
+    # ...and tries the model server straight, past the gateway: the isolated default
+    # (`--network none`, ozweb through the relay) has no route to it.
+    port = model_server.url.rsplit(":", 1)[1].split("/")[0]
+    model_server.queue(
+        Reply.shell(
+            f"{LOOK_FOR_THE_KEY}; (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null"
+            " && echo direct=reached || echo direct=refused"
+        )
+    )
     run = run_create(NewRun(agent=agent, prompt="Look around", thread=thread))
 
     execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, (run.error, run.stderr_tail)
+    assert "direct=refused" in tool_output(run), tool_output(run)[-2000:]
     keyed = [r for r in model_server.requests if r.header("x-api-key") is not None]
     assert keyed and all(r.header("x-api-key") == PROVIDER_KEY for r in keyed)
     assert len(model_server.main_requests(ANTHROPIC)) == 2
-    assert_no_trace_of_the_key(run, model_server, f"{live_ozweb}/gateway/{provider.pk}")
+    assert_no_trace_of_the_key(run, model_server, f"{live_gateway}/gateway/{provider.pk}")
     assert_usage_is_what_the_server_reported(run, model_server)
 
 
-def test_codex_through_the_gateway(owner, thread, live_ozweb, model_server):
+def test_codex_through_the_gateway(owner, thread, live_gateway, model_server):
     provider = make_provider(owner, kind="openai", base_url=model_server.openai_url)
     agent = AgentFactory(team=thread.team, handle="codex", harness=Harness.CODEX,
                          model="gpt-fake")  # fmt: skip
@@ -122,11 +106,11 @@ def test_codex_through_the_gateway(owner, thread, live_ozweb, model_server):
     requests = model_server.main_requests(RESPONSES)
     assert len(requests) == 2
     assert all(r.header("authorization") == f"Bearer {PROVIDER_KEY}" for r in requests)
-    assert_no_trace_of_the_key(run, model_server, f"{live_ozweb}/gateway/{provider.pk}")
+    assert_no_trace_of_the_key(run, model_server, f"{live_gateway}/gateway/{provider.pk}")
     assert_usage_is_what_the_server_reported(run, model_server)
 
 
-def test_gemini_through_the_gateway(owner, thread, live_ozweb, model_server):
+def test_gemini_through_the_gateway(owner, thread, live_gateway, model_server):
     provider = make_provider(owner, kind="gemini", base_url=model_server.url)
     agent = AgentFactory(team=thread.team, handle="gemini", harness=Harness.GEMINI,
                          model="gemini-fake")  # fmt: skip
@@ -140,12 +124,12 @@ def test_gemini_through_the_gateway(owner, thread, live_ozweb, model_server):
     requests = model_server.main_requests(GEMINI)
     assert len(requests) == 2
     assert all(r.header("x-goog-api-key") == PROVIDER_KEY for r in requests)
-    assert_no_trace_of_the_key(run, model_server, f"{live_ozweb}/gateway/{provider.pk}")
+    assert_no_trace_of_the_key(run, model_server, f"{live_gateway}/gateway/{provider.pk}")
     assert_usage_is_what_the_server_reported(run, model_server)
 
 
 def test_a_spent_token_budget_stops_claude_at_its_second_request(
-    owner, thread, live_ozweb, model_server
+    owner, thread, live_gateway, model_server
 ):
     make_provider(owner, base_url=model_server.url)
     agent = AgentFactory(team=thread.team, handle="claude", harness=Harness.CLAUDE,

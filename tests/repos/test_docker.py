@@ -1,12 +1,12 @@
-"""The real claude CLI in a Docker container against the scripted model server: it edits a file
-in the run's clone (owned by the container's user) and commits; the change appears."""
+"""The real claude CLI in an isolated Docker container (the product's default network), the
+scripted model server as its team's provider behind ozweb's gateway: it edits a file in the
+run's clone (owned by the container's user) and commits; the change appears."""
 
 from __future__ import annotations
 
 import pytest
 
 from apps.agents.models import Harness
-from apps.agents.services import agent_update
 from apps.repos import git
 from apps.repos.models import Change
 from apps.runs.executor import execute_run
@@ -14,13 +14,14 @@ from apps.runs.models import Run, RunStatus
 from apps.threads.models import Message, MessageKind
 from apps.threads.services import message_post
 from tests.factories import AgentFactory
+from tests.gateway.conftest import make_provider
 from tests.support.model_server import ModelServer, Reply
 
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.harness_cli,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("docker_sandbox"),
+    pytest.mark.usefixtures("isolated_docker_sandbox", "live_gateway"),
     pytest.mark.timeout(240),
 ]
 
@@ -33,9 +34,9 @@ def test_claude_edits_a_file_in_its_branch_and_the_change_appears(owner, thread,
             harness=Harness.CLAUDE,
             model="claude-fake",
             repo=repo,
-            environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+            environment={"CLAUDE_CODE_MAX_RETRIES": "1"},
         )
-        agent_update(actor=owner, agent=agent, secrets={"ANTHROPIC_API_KEY": "sk-ant-fake"})
+        make_provider(owner, base_url=model_server.url)
         # Its own commit (as the agent, in the container), then an edit it leaves uncommitted.
         model_server.queue(
             Reply.shell(

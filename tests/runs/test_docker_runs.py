@@ -1,5 +1,6 @@
-"""Runs in real Docker containers from the offline-built harness image, with the real claude and
-codex CLIs talking to the project's scripted model server over the host's loopback."""
+"""Runs in real Docker containers from the offline-built harness image, isolated as the product
+runs them (`--network none`, ozweb through the relay): the real claude and codex CLIs reach the
+project's scripted model server only as a team provider, through ozweb's gateway."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import time
 import pytest
 
 from apps.agents.models import Harness
-from apps.agents.services import agent_update
 from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
@@ -17,13 +17,14 @@ from apps.runs.transitions import run_request_cancel
 from apps.threads.models import Message, MessageKind
 from apps.threads.services import message_post
 from tests.factories import AgentFactory
+from tests.gateway.conftest import PROVIDER_KEY, make_provider
 from tests.runs.conftest import run_status, wait_for
 from tests.support.model_server import DEFAULT_FINAL_TEXT, RESPONSES, ModelServer, Reply
 
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("docker_sandbox"),
+    pytest.mark.usefixtures("isolated_docker_sandbox", "live_gateway"),
     pytest.mark.timeout(240),
 ]
 
@@ -41,9 +42,10 @@ def claude_agent(owner, thread, model_server):
         handle="claude",
         harness=Harness.CLAUDE,
         model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
+        environment={"CLAUDE_CODE_MAX_RETRIES": "1"},
     )
-    return agent_update(actor=owner, agent=agent, secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"})
+    make_provider(owner, base_url=model_server.url)
+    return agent
 
 
 @pytest.fixture
@@ -53,9 +55,9 @@ def codex_agent(owner, thread, model_server):
         handle="codex",
         harness=Harness.CODEX,
         model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url},
     )
-    return agent_update(actor=owner, agent=agent, secrets={"OPENAI_API_KEY": "sk-openai-fake"})
+    make_provider(owner, kind="openai", base_url=model_server.openai_url)
+    return agent
 
 
 def thread_feed(thread) -> list[Message]:
@@ -95,10 +97,10 @@ def test_claude_in_a_container_runs_a_tool_turn_into_the_thread(
     assert run.usage.get("cost_usd") is not None
     assert_tool_turn_in_feed(thread, run)
     requests = model_server.main_requests()
-    assert requests and all(r.header("x-api-key") == "sk-ant-fake-key" for r in requests)
+    assert requests and all(r.header("x-api-key") == PROVIDER_KEY for r in requests)
     assert "Run the echo command" in requests[0].text()
     stored = " ".join(m.body for m in thread_feed(thread)) + str(list(run.events.values("data")))
-    assert "sk-ant-fake-key" not in stored
+    assert PROVIDER_KEY not in stored
 
 
 def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(
@@ -114,7 +116,7 @@ def test_codex_in_a_container_runs_a_tool_turn_into_the_thread(
     assert_tool_turn_in_feed(thread, run)
     requests = model_server.main_requests(RESPONSES)
     assert len(requests) == 2
-    assert all(r.header("authorization") == "Bearer sk-openai-fake" for r in requests)
+    assert all(r.header("authorization") == f"Bearer {PROVIDER_KEY}" for r in requests)
 
 
 def test_a_reply_while_claude_works_reaches_its_next_model_request(

@@ -144,6 +144,14 @@ class Ozweb:
     def agent(self, **fields: Any) -> dict[str, Any]:
         return self.post(f"/teams/{self.team}/agents/", fields)
 
+    def provider(self, kind: str, base_url: str) -> dict[str, Any]:
+        """The team's provider of `kind`: its harnesses reach the model server through
+        ozweb's gateway (the isolated sandbox has no other way out)."""
+        return self.post(
+            f"/teams/{self.team}/providers/",
+            {"name": kind, "kind": kind, "base_url": base_url, "api_key": f"sk-{kind}-fake"},
+        )
+
     def thread(self, name: str) -> dict[str, Any]:
         return self.post(f"/teams/{self.team}/threads/", {"name": name})
 
@@ -191,8 +199,7 @@ def ozweb(tmp_path: Path, harness_image: str) -> Iterator[Ozweb]:
     env = base_env(
         OZWEB_VAR_DIR=str(tmp_path / "var"),
         OZWEB_RUN_DISPATCH="inprocess",
-        OZWEB_SANDBOX="docker",
-        OZWEB_SANDBOX_NETWORK="host",
+        OZWEB_SANDBOX="docker",  # isolated: the product's default network
         OZWEB_HARNESS_IMAGE=harness_image,
         OZWEB_AGENT_API_URL=f"http://127.0.0.1:{port}",
         OZWEB_INSTANCE=f"mcp-test-{uuid.uuid4().hex[:8]}",
@@ -275,9 +282,9 @@ def test_claude_sends_a_message_through_mcp_that_wakes_another_agent(ozweb, mode
         handle="claude",
         harness="claude",
         model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
-        secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"},
+        environment={"CLAUDE_CODE_MAX_RETRIES": "1"},
     )
+    ozweb.provider("anthropic", model_server.url)
     ozweb.agent(handle="helper", harness="command", command=HELPER_COMMAND)
     model_server.queue(
         Reply.tool_call(
@@ -321,9 +328,8 @@ def test_codex_posts_and_writes_memory_through_mcp(ozweb, model_server):
         handle="codex",
         harness="codex",
         model="gpt-fake",
-        environment={"OPENAI_BASE_URL": model_server.openai_url},
-        secrets={"OPENAI_API_KEY": "sk-openai-fake"},
     )
+    ozweb.provider("openai", model_server.openai_url)
     ozweb.agent(handle="helper", harness="command", command=HELPER_COMMAND)
     model_server.queue(
         Reply.tool_call("mcp__ozweb__memory_set", {"key": "codex/note", "value": "42 apples"}),
@@ -382,9 +388,9 @@ def test_claude_delegates_and_the_childs_result_comes_back_without_the_child_rep
         handle="claude",
         harness="claude",
         model="claude-fake",
-        environment={"ANTHROPIC_BASE_URL": model_server.url, "CLAUDE_CODE_MAX_RETRIES": "1"},
-        secrets={"ANTHROPIC_API_KEY": "sk-ant-fake-key"},
+        environment={"CLAUDE_CODE_MAX_RETRIES": "1"},
     )
+    ozweb.provider("anthropic", model_server.url)
     ozweb.agent(handle="quiet", harness="command", command=QUIET_CHILD)
     model_server.queue(
         Reply.tool_call("mcp__ozweb__delegate", {"to": "quiet", "goal": "compute the answer"})

@@ -21,9 +21,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
+from apps.providers.models import ProviderKind
+from apps.providers.selectors import provider_list
 from apps.teams.models import Membership, Role
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
+
+
+def _has_providers(membership: Membership) -> bool:
+    """Whether the team's agents reach both models through the gateway: then no key is given
+    to the agents (the gateway adds the provider's)."""
+    kinds = set(provider_list(team=membership.team).values_list("kind", flat=True))
+    return {ProviderKind.ANTHROPIC, ProviderKind.OPENAI} <= kinds
 
 
 class Command(BaseCommand):
@@ -37,7 +46,8 @@ class Command(BaseCommand):
             choices=["offline", "models"],
             default="offline",
             help="offline: model-free example agents; models: a Claude Code lead and Codex "
-            "workers (ANTHROPIC_API_KEY and OPENAI_API_KEY in this environment).",
+            "workers (the team's anthropic and openai providers, through ozweb's gateway; or, "
+            "without them, ANTHROPIC_API_KEY and OPENAI_API_KEY in this environment).",
         )
         parser.add_argument("--timeout", type=float, default=600)
 
@@ -51,10 +61,13 @@ class Command(BaseCommand):
             raise CommandError(f"{options['user']} is not an owner or admin of {options['team']}.")
         token = Token.objects.get_or_create(user=membership.user)[0].key
         body: dict[str, Any] = {"harness": options["harness"]}
-        if options["harness"] == "models":
+        if options["harness"] == "models" and not _has_providers(membership):
             keys = {k: os.environ.get(k, "") for k in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
             if not all(keys.values()):
-                raise CommandError("Set ANTHROPIC_API_KEY and OPENAI_API_KEY to run with models.")
+                raise CommandError(
+                    "Add the team's anthropic and openai providers, or set ANTHROPIC_API_KEY "
+                    "and OPENAI_API_KEY, to run with models."
+                )
             body["secrets"] = keys
         server = Server(settings.OZWEB_AGENT_API_URL, token)
         started = server.ensure_running(self.stdout.write)
