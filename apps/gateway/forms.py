@@ -67,3 +67,14 @@ class ProviderForm(forms.Form):
 
 class BudgetRaiseForm(forms.Form):
     value = forms.DecimalField(required=False, max_digits=20, decimal_places=4, min_value=0)
+
+
+class TeamBudgetsForm(forms.Form):
+    """The team's spend limits in US dollars; empty: no limit."""
+
+    budget_day_usd = forms.DecimalField(
+        required=False, max_digits=12, decimal_places=4, min_value=0, label="Per day (UTC)"
+    )
+    budget_month_usd = forms.DecimalField(
+        required=False, max_digits=12, decimal_places=4, min_value=0, label="Per month (UTC)"
+    )

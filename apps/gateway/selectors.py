@@ -106,3 +106,23 @@ def team_usage(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class TeamSpend:
+    """What the team's budgets are checked against (apps.gateway.budgets), in UTC."""
+
+    today_usd: Decimal
+    month_usd: Decimal
+
+
+def team_spend(*, team: Team, now: datetime | None = None) -> TeamSpend:
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    records = UsageRecord.objects.filter(team_id=team.pk)
+
+    def cost(since: datetime) -> Decimal:
+        total = records.filter(created_at__gte=since).aggregate(total=Sum("cost_usd"))["total"]
+        return total if total is not None else Decimal(0)
+
+    return TeamSpend(today_usd=cost(day), month_usd=cost(day.replace(day=1)))

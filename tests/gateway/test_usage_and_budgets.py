@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.template.defaultfilters import floatformat
 
 from apps.gateway.budgets import budget_check
 from apps.gateway.metering import Usage
@@ -187,3 +188,38 @@ def test_the_providers_page_adds_edits_and_deletes(owner, team):
     assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
     assert web.post(f"/providers/{provider.pk}/delete/").status_code == 302
     assert not team.providers.exists()
+
+
+def test_admins_set_the_teams_budgets_on_the_spend_page_and_members_only_read_them(
+    team, thread, claude_agent, provider, admin, member, other_team
+):
+    run, _ = active_run(claude_agent, thread)
+    cost = record(run, provider).cost_usd
+    page = f"/teams/{team.pk}/usage/"
+    web = web_client_for(admin.user)
+    shown = web.get(page).content.decode()
+    assert "(no daily limit)" in shown and "(no monthly limit)" in shown
+    assert 'name="budget_day_usd"' in shown
+
+    saved = web.post(page, {"budget_day_usd": "2.5", "budget_month_usd": ""}, follow=True)
+
+    team.refresh_from_db()
+    assert (team.budget_day_usd, team.budget_month_usd) == (Decimal("2.5"), None)
+    html = saved.content.decode()
+    assert "The team&#x27;s budgets are saved." in html and "of $2.5000" in html
+    spent = floatformat(cost, 4)  # as the page rounds (half up)
+    assert f"Today: <b>${spent}</b>" in html and f"this month: <b>${spent}</b>" in html
+
+    wrong = web.post(page, {"budget_day_usd": "-1", "budget_month_usd": "x"}).content.decode()
+    assert wrong.count('class="error"') == 2
+    team.refresh_from_db()
+    assert team.budget_day_usd == Decimal("2.5")  # nothing changed
+
+    reader = web_client_for(member.user)
+    assert 'name="budget_day_usd"' not in reader.get(page).content.decode()
+    refused = reader.post(page, {"budget_day_usd": "999"}).content.decode()
+    assert "Only owners and admins can set the team" in refused
+    team.refresh_from_db()
+    assert team.budget_day_usd == Decimal("2.5")
+    spy = web_client_for(other_team["owner"].user)
+    assert spy.post(page, {"budget_day_usd": "0"}).status_code == 404
