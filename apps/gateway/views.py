@@ -20,7 +20,6 @@ from apps.gateway.charts import daily_spend, spend_chart_svg
 from apps.gateway.forms import BudgetRaiseForm, ProviderForm, TeamBudgetsForm
 from apps.gateway.selectors import team_spend, team_usage
 from apps.gateway.services import budget_raise_and_resume
-from apps.providers.services import team_set_budgets
 from apps.providers import services
 from apps.providers.prices import DEFAULT_PRICES
 from apps.providers.selectors import access_provider, provider_list
@@ -97,19 +96,18 @@ def usage_page(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
         request.POST or None,
         initial={"budget_day_usd": team.budget_day_usd, "budget_month_usd": team.budget_month_usd},
     )
-    if request.method == "POST":
-        # The team's budgets: admins only (the service says so to anyone else).
-        if budgets.is_valid():
-            try:
-                team_set_budgets(actor=membership, **budgets.cleaned_data)
-            except ServiceError as exc:
-                if exc.field in budgets.fields:
-                    add_service_error(budgets, exc)
-                else:  # e.g. not an admin: the page has no form to show it on
-                    messages.error(request, exc.message)
-            else:
-                messages.success(request, "The team's budgets are saved.")
-                return redirect("usage", team_id=team.pk)
+    # The team's budgets: admins only (the service says so to anyone else).
+    if request.method == "POST" and budgets.is_valid():
+        try:
+            services.team_set_budgets(actor=membership, **budgets.cleaned_data)
+        except ServiceError as exc:
+            if exc.field in budgets.fields:
+                add_service_error(budgets, exc)
+            else:  # e.g. not an admin: the page has no form to show it on
+                messages.error(request, exc.message)
+        else:
+            messages.success(request, "The team's budgets are saved.")
+            return redirect("usage", team_id=team.pk)
     since = timezone.now() - timedelta(days=USAGE_DAYS)
     days = daily_spend(team=team, days=USAGE_DAYS)
     return render(

@@ -18,6 +18,7 @@ from apps.runs.creation import NewRun, run_create
 from apps.runs.executor import execute_run
 from apps.runs.models import Run, RunStatus
 from apps.threads.models import Message, MessageKind
+from tests.e2e.servers import free_port
 from tests.factories import AgentFactory
 from tests.gateway.conftest import PROVIDER_KEY, make_provider
 from tests.support.model_server import ANTHROPIC, GEMINI, RESPONSES, ModelServer, Reply
@@ -151,3 +152,25 @@ def test_a_spent_token_budget_stops_claude_at_its_second_request(
     assert "hello-from-tool" in tool_output(run)
     notice = Message.objects.get(thread=thread, data__budget_stop__run=run.pk)
     assert message in notice.body
+
+
+def test_a_provider_that_does_not_answer_fails_the_claude_run_saying_so(
+    owner, thread, live_gateway
+):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    make_provider(owner, base_url=dead)
+    agent = AgentFactory(
+        team=thread.team,
+        handle="claude",
+        harness=Harness.CLAUDE,
+        model="claude-fake",
+        environment={"CLAUDE_CODE_MAX_RETRIES": "0"},
+    )
+    run = run_create(NewRun(agent=agent, prompt="Anything", thread=thread))
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    # The gateway's 502 names the provider, and claude passes it on as the run's error.
+    assert f"the provider 'anthropic' at {dead} did not answer" in run.error, run.error
