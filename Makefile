@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SERVER ?= daphne
 # Where agents in sandboxes reach this server's agent API.
 OZWEB_AGENT_API_URL ?= http://$(HOST):$(PORT)
 export OZWEB_AGENT_API_URL
@@ -25,7 +26,10 @@ run: $(VENV)/.installed
 	  || echo "The harness image could not be built; runs in Docker fail until it is."; fi
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
-	$(BIN)/daphne -b $(HOST) -p $(PORT) ozweb.asgi:application
+	@# SERVER=uvicorn serves the same app with uvicorn's websockets protocol (README: Speed).
+	@if [ "$(SERVER)" = uvicorn ]; then \
+	  exec $(BIN)/uvicorn --host $(HOST) --port $(PORT) --ws websockets ozweb.asgi:application; \
+	else exec $(BIN)/daphne -b $(HOST) -p $(PORT) ozweb.asgi:application; fi
 
 # Installs what the tests need (Python deps, Chromium, ...) and runs the whole suite.
 test:

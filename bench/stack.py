@@ -5,6 +5,8 @@
   database (SQLite, or a throwaway PostgreSQL database), its channel layer (embedded or Redis)
   and, for agent runs, its sandbox. `start_daphne` and `stop` start and stop any ASGI app the
   same way, so a reference server (a bare relay, a bare ASGI app) is measured on equal terms.
+  `ScaledStack` is ozweb scaled out: PostgreSQL, Redis, several daphne processes on their own
+  ports and, for agent runs, a Celery worker.
 * The clients: `Api` (keep-alive `http.client`, one connection per thread, JSON in and out)
   and `open_feed` (a websocket on a thread's feed, streaming once it answers a ping) with
   `feed_messages` (what arrives on it, stamped); `LoopLag` shows when a client's event loop,
@@ -109,9 +111,14 @@ def start_daphne(
 ) -> subprocess.Popen[bytes]:
     """`daphne` serving the ASGI `app` ("module:attr") on HOST:port, logging under `logs`."""
     logf = open(logs / "daphne.log", "wb")  # noqa: SIM115 - closed with the process
+    if os.environ.get("OZWEB_BENCH_SERVER") == "uvicorn":
+        argv = [str(VENV_BIN / "uvicorn"), "--host", HOST, "--port", str(port), "--ws",
+                "websockets", "--no-access-log", "--log-level", "warning", app]  # fmt: skip
+    else:
+        argv = [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(port), "-v", "1",
+                "--access-log", str(logs / "access.log"), app]  # fmt: skip
     proc = subprocess.Popen(
-        [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(port), "-v", "1",
-         "--access-log", str(logs / "access.log"), app],
+        argv,
         cwd=cwd, env=env, stdout=logf, stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
     )  # fmt: skip
@@ -141,7 +148,8 @@ class Stack:
     embedded channel layer. `postgres=True` uses a throwaway PostgreSQL database
     `ozweb_bench_<pid>` instead; `redis_db` selects channels_redis on that Redis database
     with a unique key prefix; `sandbox` ("local" or "docker") runs agents in-process with
-    `args.workers` workers, their containers labelled with this stack's instance.
+    `args.workers` workers, their containers labelled with this stack's instance, on the
+    Docker network `sandbox_network` ("host" by default; "" for the product's isolated one).
     """
 
     def __init__(
@@ -152,8 +160,10 @@ class Stack:
         postgres: bool = False,
         redis_db: int | None = None,
         sandbox: str | None = None,
+        sandbox_network: str = "host",
     ) -> None:
         self.args, self.sandbox = args, sandbox
+        self.sandbox_network = sandbox_network
         self.tmp = Path(tempfile.mkdtemp(prefix=f"ozweb-bench-{name}-"))
         self.port = free_port()
         self.instance = f"bench-{name}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -179,7 +189,8 @@ class Stack:
                 # Embedded mode runs at most OZWEB_INPROCESS_WORKERS runs at once (default 4).
                 OZWEB_INPROCESS_WORKERS=str(self.args.workers),
                 OZWEB_SANDBOX=self.sandbox,
-                OZWEB_SANDBOX_NETWORK="host",
+                # "" is the product's default: --network none, ozweb through the relay socket.
+                OZWEB_SANDBOX_NETWORK=self.sandbox_network,
                 OZWEB_AGENT_API_URL=f"http://{HOST}:{self.port}",
                 OZWEB_INSTANCE=self.instance,
             )
@@ -319,6 +330,159 @@ class Stack:
         except Exception as exc:
             log(f"removing containers labelled {self.instance}: {exc}")
             return 0
+
+
+class ScaledStack(Stack):
+    """ozweb scaled out on this machine: a throwaway PostgreSQL database `<db_prefix><pid>_<hex>`,
+    channels_redis on Redis database `redis_db` (every key — channel layer, cache, Celery queue
+    and worker — under one unique prefix), `servers` daphne processes each on its own port and,
+    with `celery`, a Celery worker (thread pool of `args.workers`) running the agents' runs.
+    `settings` are more of the servers' (and worker's) environment. `apis` holds one client per
+    server, `pids` the servers' pids; `close()` undoes it all.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: argparse.Namespace,
+        *,
+        db_prefix: str,
+        redis_db: int,
+        servers: int = 2,
+        sandbox: str | None = None,
+        celery: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(name, args, postgres=True, redis_db=redis_db, sandbox=sandbox)
+        tag = f"{os.getpid()}_{secrets.token_hex(3)}"
+        self.pg_db = f"{db_prefix}{tag}"
+        self.redis_prefix = f"ozscale{tag}"
+        self.celery = celery
+        self.queue = f"{self.redis_prefix}.runs"
+        self.ports = [self.port] + [free_port() for _ in range(servers - 1)]
+        self.servers: list[subprocess.Popen[bytes]] = []
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.apis: list[Api] = []
+        self.env = server_env(self.tmp, **self._settings(), **(settings or {}))
+
+    def _settings(self) -> dict[str, str]:
+        settings = super()._settings()
+        if self.redis_prefix is not None and self.redis_prefix.startswith("ozscale"):
+            # The throttles' cache and Celery share the Redis database: under our prefix too.
+            settings.update(
+                OZWEB_CACHE_PREFIX=self.redis_prefix, OZWEB_CELERY_QUEUE=f"{self.redis_prefix}.runs"
+            )
+        if self.sandbox and getattr(self, "celery", False):
+            settings["OZWEB_RUN_DISPATCH"] = "celery"
+        return settings
+
+    @property
+    def db_label(self) -> str:
+        return f"PostgreSQL {self.pg_db}, Redis prefix {self.redis_prefix}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.servers]
+
+    def server_logs(self, i: int) -> Path:
+        logs = self.tmp if i == 0 else self.tmp / f"server{i}"
+        logs.mkdir(exist_ok=True)
+        return logs
+
+    def start(self, timeout: float = 60) -> Api:
+        """Database, migrations, an API user, the servers (and worker); server 0's client once
+        every server answers."""
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as pg:
+            pg.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
+            pg.execute(f'CREATE DATABASE "{self.pg_db}"')
+        self.manage("migrate", "--noinput", "-v", "0")
+        token = self.manage("create_api_user", "bench", "--team", "bench").strip().splitlines()[-1]
+        for i, port in enumerate(self.ports):
+            proc = start_daphne(
+                "ozweb.asgi:application", port, cwd=self.src, env=self.env,
+                logs=self.server_logs(i),
+            )  # fmt: skip
+            self.servers.append(proc)
+            self.procs.append(proc)
+            self.apis.append(Api(port, token))
+        self.daphne = self.servers[0]
+        if self.celery:
+            self._start_worker(timeout)
+        deadline = time.monotonic() + timeout
+        for proc, api in zip(self.servers, self.apis, strict=True):
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"daphne on :{api.port} exited:\n{self.log_tail()}")
+                with contextlib.suppress(OSError, http.client.HTTPException):
+                    if api.request("GET", "/api/v1/teams/")[0] == 200:
+                        break
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"daphne :{api.port} not ready in {timeout:g} s")
+                time.sleep(0.2)
+        return self.apis[0]
+
+    def _start_worker(self, timeout: float) -> None:
+        # As tests/e2e/test_celery_worker.py starts one, without beat (no schedules here),
+        # gossip or mingle (one worker); named under our prefix so its pidbox keys are ours.
+        log_path = self.tmp / "celery.log"
+        with log_path.open("wb") as logf:
+            self.worker = subprocess.Popen(
+                [str(VENV_BIN / "python"), "-m", "celery", "-A", "ozweb", "worker",
+                 "--pool", "threads", "--concurrency", str(self.args.workers),
+                 "--loglevel", "INFO", "-n", f"{self.redis_prefix}@%h",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=self.src, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.procs.append(self.worker)
+        deadline = time.monotonic() + timeout
+        while "ready." not in log_path.read_text(errors="replace"):
+            if self.worker.poll() is not None or time.monotonic() >= deadline:
+                raise RuntimeError(f"celery worker did not start:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def log_tail(self) -> str:
+        tails = []
+        for i in range(len(self.ports)):
+            with contextlib.suppress(OSError):
+                text = (self.server_logs(i) / "daphne.log").read_text(errors="replace")
+                tails.append(f"--- daphne :{self.ports[i]}\n{text[-1500:]}")
+        with contextlib.suppress(OSError):
+            text = (self.tmp / "celery.log").read_text(errors="replace")
+            tails.append(f"--- celery worker\n{text[-1500:]}")
+        return "\n".join(tails)
+
+    def close(self, *, post_mortem: list[str] | None = None) -> None:
+        stop(self.procs)
+        self.servers, self.worker = [], None
+        if self.redis_prefix and self.redis_url:
+            # Kombu's exchange bindings (sets, `_kombu.binding[_permanent].<exchange>`) are
+            # shared by every Celery app on the database: our members (queues under our prefix)
+            # come out and an emptied set goes; so do the deadlines (a zset of exchanges) of
+            # bindings no longer there.
+            with contextlib.suppress(Exception):
+                import redis
+
+                client = redis.Redis.from_url(self.redis_url)
+                mark = self.redis_prefix.encode()
+                keys = list(client.scan_iter(match="_kombu.binding*", count=1000))[:1000]
+                for key in keys:
+                    if client.type(key) != b"set":
+                        continue
+                    mine = [m for m in client.smembers(key) if mark in m]
+                    if mine:
+                        client.srem(key, *mine)
+                    if mark in key or (mine and not client.scard(key)):
+                        client.delete(key)
+                deadlines = b"_kombu.binding_deadlines"
+                if client.type(deadlines) == b"zset":
+                    for exchange in client.zrange(deadlines, 0, -1):
+                        if mark in exchange or not client.exists(b"_kombu.binding." + exchange):
+                            client.zrem(deadlines, exchange)
+                client.close()
+        super().close(post_mortem=post_mortem)
 
 
 def harness_image_id() -> str | None:

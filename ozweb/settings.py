@@ -42,6 +42,10 @@ CSRF_TRUSTED_ORIGINS = env.list("OZWEB_CSRF_TRUSTED_ORIGINS", default=[])
 # plain HTTP is redirected, unless one of these says otherwise.
 OZWEB_HTTPS = env.bool("OZWEB_HTTPS", default=False)
 SESSION_COOKIE_SECURE = env.bool("OZWEB_SESSION_COOKIE_SECURE", default=OZWEB_HTTPS)
+# Sessions read from the cache (Redis when scaled, this process's memory when embedded) and
+# written through to the database: every page and htmx post loads one, and the database
+# read was a tenth of a post's CPU (bench/writes.py).
+SESSION_ENGINE = "apps.core.sessions"
 CSRF_COOKIE_SECURE = env.bool("OZWEB_CSRF_COOKIE_SECURE", default=OZWEB_HTTPS)
 SECURE_SSL_REDIRECT = env.bool("OZWEB_SECURE_SSL_REDIRECT", default=OZWEB_HTTPS)
 # Paths never redirected (regexes without the leading slash): the agent doors, which sandboxes

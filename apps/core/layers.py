@@ -66,7 +66,9 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         self._put(channel, item)
 
     def _put(self, channel: str, item: tuple[float, dict[str, Any]]) -> None:
-        queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        queue = self.channels.get(channel)
+        if queue is None:  # not setdefault: that would build a Queue for every delivery
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         try:
             queue.put_nowait(item)
         except asyncio.QueueFull:

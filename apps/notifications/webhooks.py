@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import secretbox
+from apps.core import secretbox, sql
 from apps.core.errors import ServiceError
 from apps.notifications import addresses, sending
 from apps.notifications.models import (
@@ -114,6 +114,14 @@ def deliveries_create(*, event: str, team_id: int, data: dict[str, Any]) -> list
     """One delivery per enabled webhook of the team that subscribes to `event`, each sent once
     this commits. (A team has few webhooks: they are filtered here rather than by a JSON
     lookup that SQLite lacks.)"""
+    # Most teams have no webhook, and this runs on every message that mentions an agent: a
+    # plain query says so in ~0.1 ms, where building the ORM's took ~1 ms (bench/writes.py).
+    if not sql.row(
+        "SELECT 1 FROM {Webhook} WHERE {Webhook.team} = %s AND {Webhook.enabled} = %s LIMIT 1",
+        [team_id, True],
+        Webhook=Webhook,
+    ):
+        return []
     hooks = [h for h in Webhook.objects.filter(team_id=team_id, enabled=True) if event in h.events]
     if not hooks:
         return []

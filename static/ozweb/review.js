@@ -161,7 +161,12 @@
         if (!answer) return;
         var cells = table.querySelectorAll("tr:not(.t) > td.c");
         if (cells.length !== answer.cells.length) return; // not the rows it was made for
-        for (var i = 0; i < cells.length; i++) cells[i].innerHTML = answer.cells[i];
+        // The server's escaped, highlighted HTML (spans and text), parsed as the cell's content.
+        var range = document.createRange();
+        for (var i = 0; i < cells.length; i++) {
+          range.selectNodeContents(cells[i]);
+          cells[i].replaceChildren(range.createContextualFragment(answer.cells[i]));
+        }
       })
       .catch(function () { /* stays plain: the text is all there */ });
   }
