@@ -48,7 +48,8 @@ def _post(
     return message
 
 
-@transaction.atomic
+# No transaction of their own: what they read first is lookups, and messages_append's is then
+# the outermost (no savepoint around it: two statements fewer per agent message).
 def post_message(ctx: AgentContext, *, body: str, thread: int | str | None = None) -> Message:
     """Post to the run's thread (or a named one); @mentions in it address those agents."""
     target = selectors.thread_find(ctx, thread)
@@ -56,7 +57,6 @@ def post_message(ctx: AgentContext, *, body: str, thread: int | str | None = Non
     return _post(ctx, thread=target, body=body, recipients=agents, data={})
 
 
-@transaction.atomic
 def send_message(
     ctx: AgentContext, *, to: list[str] | str, body: str, thread: int | str | None = None
 ) -> Message:

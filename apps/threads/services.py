@@ -280,9 +280,12 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
             for i, item in enumerate(items)
         ]
     )
-    (hop_limit,) = sql.row(
-        "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
-    )
+    if Thread.team.is_cached(thread):  # read with the thread in this request already
+        hop_limit = thread.team.hop_limit
+    else:
+        (hop_limit,) = sql.row(
+            "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
+        )
     for message in messages:
         message.thread = thread
     # Before the broadcasts: on commit, a running recipient is handed its message first.
