@@ -6,8 +6,13 @@ with no framework at all, on the same machine, with the same client.
   `{"body": ...}` to http://HOST:<http port>/ (any path, keep-alive HTTP/1.1, answered
   `201 {"seq": n}`), and the relay hands the frame to every viewer with the `websockets`
   library's `broadcast`. No database, no auth, no channel layer: the floor for fan-out.
+  With `--lines-port`, producers may also connect a plain TCP socket there and write
+  newline-delimited JSON lines (`{"type": "text", "text": ...}`, what an agent prints on its
+  stdout); the lines that arrive in one read go to every viewer as one frame
+  (`{"type": "message.created", "messages": [...]}`): the floor for streaming agent output.
 
-      .venv/bin/python -m bench.references relay --ws-port 8101 --http-port 8102
+      .venv/bin/python -m bench.references relay --ws-port 8101 --http-port 8102 \
+          [--lines-port 8103]
 
 * `bare_asgi`: an ASGI app that reads a POST's body, parses it as JSON and answers 201 with a
   small JSON body (a GET answers 200), served by daphne like ozweb (`start_daphne(
@@ -108,6 +113,33 @@ class Relay:
         broadcast(self.viewers, frame)  # the frame is built once, sent to everyone
         return json.dumps({"seq": self.seq}).encode()
 
+    async def lines(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A producer's stdout: what one read brings is parsed and broadcast as one frame
+        (no batching delay, no framework: the least a relay of agent output does)."""
+        from websockets.asyncio.server import broadcast
+
+        rest = b""
+        try:
+            while chunk := await reader.read(65536):
+                *complete, rest = (rest + chunk).split(b"\n")
+                messages = []
+                for line in complete:
+                    with contextlib.suppress(ValueError):
+                        data = json.loads(line)
+                        self.seq += 1
+                        messages.append(
+                            {"seq": self.seq, "body": data.get("text", ""), "kind": "text"}
+                        )
+                if messages:
+                    broadcast(
+                        self.viewers,
+                        json.dumps({"type": "message.created", "messages": messages}),
+                    )
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
     async def http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Just enough HTTP/1.1 for keep-alive POSTs with a Content-Length."""
         try:
@@ -132,7 +164,7 @@ class Relay:
             writer.close()
 
 
-async def _relay_main(ws_port: int, http_port: int) -> None:
+async def _relay_main(ws_port: int, http_port: int, lines_port: int | None = None) -> None:
     from websockets.asyncio.server import serve
 
     relay = Relay()
@@ -141,12 +173,17 @@ async def _relay_main(ws_port: int, http_port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     http_server = await asyncio.start_server(relay.http, HOST, http_port)
+    lines_server = None
+    if lines_port is not None:
+        lines_server = await asyncio.start_server(relay.lines, HOST, lines_port)
     async with serve(
         relay.viewer, HOST, ws_port, compression=None, ping_interval=None, max_queue=None
     ):
         print(f"relay ws :{ws_port} http :{http_port}", flush=True)
         await stop.wait()
     http_server.close()
+    if lines_server is not None:
+        lines_server.close()
     with contextlib.suppress(Exception):
         await http_server.wait_closed()
 
@@ -157,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     relay = sub.add_parser("relay", help="a bare websockets broadcast relay")
     relay.add_argument("--ws-port", type=int, required=True)
     relay.add_argument("--http-port", type=int, required=True)
+    relay.add_argument("--lines-port", type=int, help="also take producers' stdout lines here")
     args = parser.parse_args(argv)
-    asyncio.run(_relay_main(args.ws_port, args.http_port))
+    asyncio.run(_relay_main(args.ws_port, args.http_port, args.lines_port))
     return 0
 
 
@@ -171,22 +209,25 @@ if __name__ == "__main__":
 
 class RelayStack:
     """The relay in its own process, with the parts of `bench.stack.Stack` a benchmark uses
-    (start → a client, pid, close), so it is driven exactly as ozweb is."""
+    (start → a client, pid, close), so it is driven exactly as ozweb is. With `lines=True`
+    it also takes producers' stdout lines on `lines_port` (see the module's docstring)."""
 
     db_label = "none (relay)"
     pg_db = None
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, lines: bool = False) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="ozweb-bench-relay-"))
         self.ws_port, self.http_port = free_port(), free_port()
+        self.lines_port = free_port() if lines else None
         self.proc: Any = None
 
     def start(self, timeout: float = 30) -> RelayApi:
         logf = open(self.tmp / "relay.log", "wb")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "python"), "-m", "bench.references", "relay",
-             "--ws-port", str(self.ws_port), "--http-port", str(self.http_port)],
+             "--ws-port", str(self.ws_port), "--http-port", str(self.http_port),
+             *(["--lines-port", str(self.lines_port)] if self.lines_port else [])],
             cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         logf.close()

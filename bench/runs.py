@@ -1,16 +1,21 @@
-"""Agent-run latency benchmark: mention → first event, stdout line → websocket, reply → stdin.
+"""Agent-run benchmark: mention → first event, agent output → browsers (against a bare relay),
+reply → stdin.
 
     .venv/bin/python -m bench.runs [--sandbox docker|local|both] [--mentions 10]
-                                   [--rate 1000] [--seconds 3] [--agents 10] [--heavy]
-                                   [--replies 50] [--reply-gap 0.1]
+                                   [--rate 1000] [--seconds 3] [--agents 10] [--viewers 20]
+                                   [--viewer-procs 1] [--heavy] [--replies 50] [--reply-gap 0.1]
+                                   [--sandbox-network NAME]
 
 It starts the real app the way `make run` does (embedded mode): one `daphne` process on
 127.0.0.1, a fresh SQLite database in a temp dir, the embedded channel layer, in-process run
-dispatch, `OZWEB_SANDBOX=docker` (or `local`) with `OZWEB_SANDBOX_NETWORK=host`. It creates a
-user and token with `manage.py create_api_user`, and `command`-harness agents through the REST
-API whose program (below, stdlib only) is passed inline: the agent's environment holds the
-source and its command is `python3 -u -c "$BENCH_AGENT"` (the executor runs it through `sh -c`),
-so the cached harness image needs nothing extra.
+dispatch, `OZWEB_SANDBOX=docker` (or `local`). Docker sandboxes are the product's default,
+isolated ones (`--network none`, ozweb reached through the relay socket; the benchmark agent
+needs nothing more than its stdin and stdout); `--sandbox-network host` sets
+OZWEB_SANDBOX_NETWORK as some tests do. It creates a user and token with
+`manage.py create_api_user`, and `command`-harness agents through the REST API whose program
+(below, stdlib only) is passed inline: the agent's environment holds the source and its command
+is `python3 -u -c "$BENCH_AGENT"` (the executor runs it through `sh -c`), so the cached harness
+image needs nothing extra.
 
 Clocks: the agent stamps `time.time_ns()` into what it prints and into what it echoes; a
 container shares the host kernel's clock, so those stamps compare directly with the client's.
@@ -23,20 +28,38 @@ Measured, each against the spec's target on this machine:
    the first non-status message the agent authors (the program prints it as its first act),
    and to the "picked this up" status. `--mentions` runs, each a new run and container, after
    one unmeasured warm-up. Target p50 < 1 s.
-2. stdout line → websocket: the agent prints `{"type":"text","text":"L <i> <ns>"}` on an
-   open-loop schedule (`--rate` lines/s for `--seconds`), one agent; then `--agents` agents
-   at once, each in its own channel and container, sharing the same total rate (10 × 100/s);
-   `--heavy` adds 10 agents × `--rate` each (10,000 lines/s: beyond what one embedded daphne
-   ingests, ~1,000/s on 2 cores, so not in the defaults). The streams start together: every
-   agent first says it is ready, then gets a steering message with a common start time.
+2. stdout line → websocket: the agent prints `{"type":"text","text":"L <i> <ns> t<k>"}` on
+   an open-loop schedule (`--rate` lines/s for `--seconds`), one agent in its channel; then
+   `--agents` agents at once sharing the same total rate (10 × 100/s), in one channel (3.;
+   each in its own with `--viewers 0`); `--heavy` adds 10
+   agents × `--rate` each, each in its own channel (10,000 lines/s: beyond what one embedded
+   daphne ingests, ~1,000/s on 2 cores, so not in the defaults). The streams start together:
+   every agent first says it is ready, then gets the stream command with a common start time.
    Target p99 < 250 ms, nothing lost.
-3. human reply → bytes on the agent's stdin: `POST /api/v1/runs/{id}/messages/` every
+3. agent output → browsers (the `--agents` stream): its agents all work in one channel, which
+   `--viewers` browsers (default 20) watch besides the API client, on the thread page's own
+   socket (`/ws/threads/{id}/`, HTML fragments, the page's Origin; `?token=` instead of a
+   session cookie), in `--viewer-procs` processes of their own that stamp each line on
+   receipt. One message in the channel starts every agent's stream (a message reaches every
+   agent running in its thread). Target: p99 line printed → on every browser's socket under
+   250 ms, nothing lost or duplicated, and daphne's CPU per delivered line (its CPU seconds
+   from the stream command to the last line on the last socket, over the lines it put on the
+   browsers' and the API client's sockets) at most 4× the bare relay's.
+   The relay (bench/references.py, the `websockets` library's `broadcast`, no framework, no
+   database) runs the same shape in the same run, after ozweb: as many producers, each the
+   same agent program on this host with its stdout on a socket to the relay, told to stream
+   with the same rate, length and common start; the relay sends what one read of a producer
+   brings as one frame to `--viewers` viewers of the same kind of process. Printed: both
+   latencies, both CPU figures (the relay process alone: neither side counts the agents, nor
+   Docker's daemons), the ratio and PASS/FAIL, with lines per frame (daphne batches a run's
+   lines per flush), the viewers' CPU and event-loop lag (a saturated client shows there).
+4. human reply → bytes on the agent's stdin: `POST /api/v1/runs/{id}/messages/` every
    `--reply-gap` s; the agent stamps each `user` line as it reads it and echoes the stamp.
    Target p99 < 250 ms. The echo's arrival on the websocket (round trip) is shown too.
 
-Everything listens on 127.0.0.1; every wait is bounded. Daphne, the containers of this run
-(label dev.ozweb.instance=<unique>), the client process and the temp dirs are cleaned up on
-exit, on Ctrl-C and on SIGTERM.
+Everything listens on 127.0.0.1; every wait is bounded. Daphne, the relay and its producers,
+the containers of this run (label dev.ozweb.instance=<unique>), the client processes and the
+temp dirs are cleaned up on exit, on Ctrl-C and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -44,9 +67,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import multiprocessing as mp
+import os
+import re
 import resource
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -54,9 +82,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from bench.references import RelayStack
 from bench.stack import (
     FINISHED,
     HARNESS_IMAGE,
+    HOST,
+    VENV_BIN,
     Api,
     CpuWatch,
     LoopLag,
@@ -76,15 +107,19 @@ from bench.stack import (
 TARGET_FIRST_P50_MS = 1000.0
 TARGET_LINE_P99_MS = 250.0
 TARGET_REPLY_P99_MS = 250.0
+# Agent output to browsers: server CPU per delivered line at most this × the bare relay's.
+TARGET_RELAY_RATIO = 4.0
 
 # The benchmark agent (runs inside the container; Python 3 standard library only).
 #   at start:          F <ns>                       (its first event)
 #   cmd=echo k=K:      R <K> <ns when the line was read from stdin>
-#   cmd=stream rate=R secs=S start=NS [then=quit]:  L <i> <ns> lines, open loop, then D <n>
+#   cmd=stream rate=R secs=S start=NS [then=quit]:
+#                      L <i> <ns>[ <$BENCH_TAG>] lines, open loop, then D <n>
 #   cmd=quit / EOF:    a result line, exit 0
 AGENT_CODE = r"""
-import json, re, sys, time
+import json, os, re, sys, time
 w = sys.stdout.write
+tag = " " + os.environ["BENCH_TAG"] if os.environ.get("BENCH_TAG") else ""
 def out(text):
     w(json.dumps({"type": "text", "text": text}) + "\n"); sys.stdout.flush()
 out("F %d" % time.time_ns())
@@ -112,7 +147,7 @@ while True:
             delay = (start + i * step - time.time_ns()) / 1e9
             if delay > 0:
                 time.sleep(delay)
-            w('{"type": "text", "text": "L %d %d"}\n' % (i, time.time_ns()))
+            w('{"type": "text", "text": "L %d %d%s"}\n' % (i, time.time_ns(), tag))
             sys.stdout.flush()
         out("D %d" % n)
         if kv.get("then") == "quit":
@@ -279,6 +314,274 @@ class Client:
 
 
 # ---------------------------------------------------------------------------------------------
+# Browser viewers (and the relay's viewers): their own process, stamp every line on receipt
+# ---------------------------------------------------------------------------------------------
+
+# A streamed line as it appears in any frame: a browser's HTML fragment, the relay's JSON.
+LINE_RE = re.compile(rb"L (\d+) (\d+) t(\d+)")
+
+
+def viewers_process(conn: Any, kind: str, url: str, count: int, origin: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and cleanup
+    try:
+        result = asyncio.run(_viewers_main(conn, kind, url, count, origin))
+    except Exception as exc:  # report, never hang the parent
+        result = {"fatal": f"{type(exc).__name__}: {exc}"}
+    with contextlib.suppress(Exception):
+        conn.send(("result", result))
+
+
+async def _viewers_main(conn: Any, kind: str, url: str, count: int, origin: str) -> dict[str, Any]:
+    """`count` viewers of `url`. kind "browser": the thread page's socket (`/ws/threads/{id}/`,
+    HTML fragments), opened with the page's Origin, streaming once it has answered
+    `{"type": "resume", "since": 0}` with the thread so far; kind "relay": the bare relay
+    (streaming once it answers a ping). Then ("start",) → CPU counted from here;
+    ("done", lines each, drain s) → once each viewer has that many lines (or after drain s),
+    the result: per viewer (tag, i, printed ns, received ns) for every line, and frames."""
+    import websockets
+
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(10)
+    sockets: list[Any] = [None] * count
+    errors: list[str] = []
+    lines: list[list[tuple[int, int, int, int]]] = [[] for _ in range(count)]
+    frames = [0] * count  # frames with at least one line in them
+    state: dict[str, Any] = {"want": None}
+    complete = [asyncio.Event() for _ in range(count)]
+    lag = LoopLag()
+    stop = asyncio.Event()
+
+    async def open_one(i: int) -> None:
+        async with gate:
+            try:
+                if kind == "relay":
+                    sockets[i] = await open_feed(url)
+                    return
+                ws = await websockets.connect(
+                    url, origin=origin, open_timeout=30, max_queue=None, compression=None,
+                    ping_interval=None, max_size=None,
+                )  # fmt: skip
+                await ws.send('{"type": "resume", "since": 0}')
+                await asyncio.wait_for(ws.recv(), 30)  # the thread so far: it is streaming
+                sockets[i] = ws
+            except Exception as exc:
+                errors.append(f"viewer {i}: {type(exc).__name__}: {exc}")
+
+    async def read_one(i: int) -> None:
+        ws, got, find = sockets[i], lines[i], LINE_RE.findall
+        try:
+            async for raw in ws:
+                now = time.time_ns()
+                found = find(raw.encode() if isinstance(raw, str) else raw)
+                if found:
+                    frames[i] += 1
+                    got.extend((int(t), int(k), int(ns), now) for k, ns, t in found)
+                if state["want"] is not None and len(got) >= state["want"]:
+                    complete[i].set()
+        except websockets.ConnectionClosed as exc:
+            if not stop.is_set():
+                errors.append(f"viewer {i} closed: {exc}")
+        finally:
+            complete[i].set()
+
+    await asyncio.gather(*(open_one(i) for i in range(count)))
+    live = [i for i in range(count) if sockets[i] is not None]
+    readers = [asyncio.create_task(read_one(i)) for i in live]
+    conn.send(("ready", len(live), errors[:3]))
+    msg = await loop.run_in_executor(None, conn.recv)
+    assert msg[0] == "start", msg
+    for i in live:  # what came before the start (the backfill) is not measured
+        lines[i].clear()
+        frames[i] = 0
+    monitor = asyncio.create_task(lag.run(stop))
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    msg = await loop.run_in_executor(None, conn.recv)
+    assert msg[0] == "done", msg
+    state["want"] = msg[1]
+    for i in live:
+        if len(lines[i]) >= msg[1]:
+            complete[i].set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(complete[i].wait() for i in live)), msg[2])
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.monotonic() - t0
+    stop.set()
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, monitor, return_exceptions=True)
+    await asyncio.gather(*(sockets[i].close() for i in live), return_exceptions=True)
+    return {
+        "connected": len(live),
+        "errors": errors,
+        "lines": [lines[i] for i in live],
+        "frames": [frames[i] for i in live],
+        "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+        "wall_s": wall,
+        "lags": sorted(lag.ms),
+    }
+
+
+class Viewers:
+    """The parent's side: `count` viewers split over `procs` processes."""
+
+    def __init__(self, kind: str, url: str, count: int, procs: int, origin: str = "") -> None:
+        ctx = mp.get_context("spawn")
+        self.workers: list[tuple[Any, Any]] = []
+        split = [count // procs + (i < count % procs) for i in range(procs)]
+        for n in (n for n in split if n):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=viewers_process, args=(child, kind, url, n, origin), daemon=True
+            )
+            proc.start()
+            self.workers.append((proc, parent))
+        self.connected, self.errors = 0, []
+        try:
+            for _, pipe in self.workers:
+                reply = self._recv(pipe, 120, "connect")
+                self.connected += reply[1]
+                self.errors += reply[2]
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _recv(pipe: Any, timeout: float, what: str) -> Any:
+        if not pipe.poll(timeout):
+            raise RuntimeError(f"viewers did not {what} within {timeout:g} s")
+        reply = pipe.recv()
+        if reply[0] == "result" and "fatal" in reply[1]:
+            raise RuntimeError(f"viewer process failed: {reply[1]['fatal']}")
+        return reply
+
+    def start(self) -> None:
+        for _, pipe in self.workers:
+            pipe.send(("start",))
+
+    def finish(self, lines_each: int, drain: float) -> list[dict[str, Any]]:
+        for _, pipe in self.workers:
+            pipe.send(("done", lines_each, drain))
+        return [self._recv(pipe, drain + 60, "report")[1] for _, pipe in self.workers]
+
+    def close(self) -> None:
+        for proc, _ in self.workers:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+@dataclass
+class Fanout:
+    """What `viewers` viewers got of a stream, and what it cost the server."""
+
+    viewers: int
+    connected: int = 0
+    lat: list[float] = field(default_factory=list)  # line printed → on a viewer's socket
+    expected: int = 0  # lines × viewers
+    received: int = 0
+    lost: int = 0
+    dup: int = 0
+    frames: int = 0  # frames that carried lines
+    server_cpu_s: float = float("nan")
+    deliveries: int = 0  # lines the server put on any socket of the thread (CPU is per this)
+    server_cpu: float = float("nan")  # % of a core
+    client_cpu: float = float("nan")
+    client_lag_max: float = float("nan")
+    error: str = ""
+
+    def fill(self, outcomes: list[dict[str, Any]], per_tag: int, tags: int) -> None:
+        """Latency, loss and duplicates per viewer from the (tag, i, ns, recv_ns) it got."""
+        self.expected = per_tag * tags * self.viewers
+        self.lost = self.expected
+        lags: list[float] = []
+        for outcome in outcomes:
+            self.connected += outcome["connected"]
+            self.frames += sum(outcome["frames"])
+            lags += outcome["lags"]
+            for got in outcome["lines"]:
+                seen: set[tuple[int, int]] = set()
+                for tag, i, ns, recv_ns in got:
+                    if (tag, i) in seen:
+                        self.dup += 1
+                        continue
+                    seen.add((tag, i))
+                    self.lat.append((recv_ns - ns) / 1e6)
+                self.received += len(seen)
+        self.lost -= self.received
+        self.lat.sort()
+        self.client_lag_max = max(lags, default=float("nan"))
+        errors = [e for o in outcomes for e in o["errors"]]
+        if errors:
+            self.error = f"{len(errors)} viewer errors, e.g. {errors[:2]}"
+
+    @property
+    def us_per_line(self) -> float:
+        return 1e6 * self.server_cpu_s / self.deliveries if self.deliveries else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.error
+            and self.connected == self.viewers
+            and self.lost == 0
+            and self.dup == 0
+            and bool(self.lat)
+            and percentile(self.lat, 99) < TARGET_LINE_P99_MS
+        )
+
+
+def relay_stream(
+    relay: RelayStack, args: argparse.Namespace, agents: int, rate_each: float
+) -> Fanout:
+    """The same shape through the bare relay: `agents` producers running the benchmark agent's
+    program on this host, each with its stdout on a socket to the relay, told to stream with
+    the same rate, length and common start; `args.viewers` viewers of the relay."""
+    out = Fanout(viewers=args.viewers)
+    viewers = Viewers("relay", f"ws://{HOST}:{relay.ws_port}/", args.viewers, args.viewer_procs)
+    producers: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(agents):
+            assert relay.lines_port is not None
+            with socket.create_connection((HOST, relay.lines_port), timeout=10) as sock:
+                producers.append(subprocess.Popen(
+                    [str(VENV_BIN / "python"), "-u", "-c", AGENT_CODE],
+                    stdin=subprocess.PIPE, stdout=sock.fileno(), stderr=subprocess.DEVNULL,
+                    env={**os.environ, "BENCH_TAG": f"t{len(producers)}"},
+                    start_new_session=True,
+                ))  # fmt: skip
+        time.sleep(0.5)  # the producers' interpreters start (not measured, as runs' starts)
+        wait_for_quiet(args.quiet_wait)
+        cpu = CpuWatch({"relay": [relay.pid]})
+        viewers.start()
+        cpu.begin()
+        start_ns = time.time_ns() + int(0.3e9) + agents * int(0.05e9)
+        command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns} then=quit"
+        for proc in producers:
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps({"type": "user", "text": command}) + "\n").encode())
+            proc.stdin.flush()
+        for proc in producers:
+            proc.wait(timeout=args.seconds + 60)
+        per_tag = int(args.seconds * rate_each)
+        outcomes = viewers.finish(per_tag * agents, args.drain)
+        cpu.end()
+        out.fill(outcomes, per_tag, agents)
+        out.server_cpu_s = cpu.used.get("relay", float("nan"))
+        out.server_cpu = cpu.percent("relay")
+        out.deliveries = out.received
+        out.client_cpu = sum(100 * o["cpu_s"] / cpu.wall for o in outcomes)
+    finally:
+        for proc in producers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
+        viewers.close()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # The measurements
 # ---------------------------------------------------------------------------------------------
 
@@ -302,6 +605,22 @@ class Stream:
     top: list[tuple[float, int, str]] = field(default_factory=list)  # busiest processes
     batches: int = 0  # bursts the lines arrived in (a gap over 2 ms starts a new one), ≈ flushes
     error: str = ""
+    browsers: Fanout | None = None  # with --viewers: all agents in one thread, its browsers
+    relay: Fanout | None = None  # the same shape through the bare relay, in the same run
+
+    @property
+    def relay_ratio(self) -> float:
+        """Server CPU per delivered line over the relay's."""
+        if self.browsers is None or self.relay is None:
+            return float("nan")
+        return self.browsers.us_per_line / self.relay.us_per_line
+
+    @property
+    def fanout_ok(self) -> bool | None:
+        if self.browsers is None:
+            return None
+        ratio = self.relay_ratio
+        return self.browsers.ok and ratio == ratio and ratio <= TARGET_RELAY_RATIO
 
 
 @dataclass
@@ -327,10 +646,12 @@ class Bench:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self.api.call("POST", path, body, 201)
 
-    def agent(self, handle: str) -> dict[str, Any]:
+    def agent(self, handle: str, tag: str = "") -> dict[str, Any]:
+        """`tag` ("t<k>"): the agent ends each streamed line with it (BENCH_TAG)."""
         return self.api.create_command_agent(
-            self.team, handle, AGENT_CODE, python=self.stack.agent_python, run_timeout=600
-        )
+            self.team, handle, AGENT_CODE, python=self.stack.agent_python, run_timeout=600,
+            **({"BENCH_TAG": tag} if tag else {}),
+        )  # fmt: skip
 
     def channel(self, name: str) -> int:
         thread_id = self.api.create_thread(self.team, name)
@@ -410,25 +731,68 @@ class Bench:
 
     # 2. stdout line → websocket -----------------------------------------------------------
 
-    def stream(self, label: str, prefix: str, agents: int, rate_each: float) -> Stream:
+    def stream(
+        self, label: str, prefix: str, agents: int, rate_each: float, viewers: int = 0
+    ) -> Stream:
+        """Each agent in its own channel; with `viewers`, all in one channel that many
+        browsers watch (the thread page's socket) besides the API client."""
         args = self.stack.args
         s = Stream(label=label, agents=agents, rate_each=rate_each, seconds=args.seconds)
         handles = [f"{prefix}{k}" for k in range(agents)]
         threads = []
-        for h in handles:
-            self.agent(h)
-            threads.append(self.channel(f"bench-{h}"))
+        for k, h in enumerate(handles):
+            self.agent(h, tag=f"t{k}")
+            if not viewers:
+                threads.append(self.channel(f"bench-{h}"))
+        if viewers:
+            threads = [self.channel(f"bench-{prefix}")] * agents
         runs = self.start_waiting(handles, threads)
+        browsers: Viewers | None = None
+        if viewers:
+            s.browsers = Fanout(viewers=viewers)
+            browsers = Viewers(
+                "browser",
+                f"ws://{HOST}:{self.stack.port}/ws/threads/{threads[0]}/?token={self.api.token}",
+                viewers,
+                args.viewer_procs,
+                origin=f"http://{HOST}:{self.stack.port}",  # as the thread page's own
+            )
+        try:
+            self._stream(s, runs, agents, rate_each, prefix, browsers, threads[0])
+        finally:
+            if browsers is not None:
+                browsers.close()
+        return s
+
+    def _stream(
+        self,
+        s: Stream,
+        runs: list[int],
+        agents: int,
+        rate_each: float,
+        prefix: str,
+        browsers: Viewers | None,
+        thread_id: int,
+    ) -> None:
+        args = self.stack.args
         s.busy_before = wait_for_quiet(args.quiet_wait)
         cpu = CpuWatch({"daphne": [self.stack.pid]})
         self.client.stats()  # reset the client's CPU and lag counters
+        if browsers is not None:
+            browsers.start()
         cpu.begin()
         profiler = self.stack.profile(f"stream-{prefix}", args.seconds + 1)
         start_ns = time.time_ns() + int(0.3e9) + agents * int(0.05e9)
         command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns} then=quit"
-        for run_id in runs:
-            self.steer(run_id, command)
+        if browsers is not None:
+            # One thread: a message there reaches every agent running in it.
+            self.say(thread_id, command)
+        else:
+            for run_id in runs:
+                self.steer(run_id, command)
         self.wait_finished(runs, args.seconds + 60)
+        per_agent = int(args.seconds * rate_each)
+        outcomes = browsers.finish(per_agent * agents, args.drain) if browsers else []
         cpu.end()
         if profiler is not None:
             profiler.wait(timeout=60)
@@ -437,7 +801,6 @@ class Bench:
         s.top = cpu.top[:6]
         s.client_cpu = 100 * stats["cpu_s"] / cpu.wall
         s.client_lag_max = max(stats["lags"], default=float("nan"))
-        per_agent = int(args.seconds * rate_each)
         s.expected = per_agent * agents
         last_recv = first_sent = None
         for run_id in runs:
@@ -448,7 +811,7 @@ class Bench:
                     continue
                 s.batches += f.recv_ns - last > 2_000_000
                 last = f.recv_ns
-                _, i, ns = f.body.split()
+                i, ns = f.body.split()[1:3]
                 if int(i) in seen:
                     s.dup += 1
                     continue
@@ -462,7 +825,15 @@ class Bench:
         s.lat.sort()
         if first_sent and last_recv and last_recv > first_sent:
             s.achieved_rate = len(s.lat) / ((last_recv - first_sent) / 1e9)
-        return s
+        if browsers is not None and s.browsers is not None:
+            b = s.browsers
+            b.fill(outcomes, per_agent, agents)
+            b.server_cpu_s = cpu.used.get("daphne", float("nan"))
+            b.server_cpu = s.daphne_cpu
+            # Every line daphne put on a socket of the thread: the browsers' and the API
+            # client's (it watches the same thread).
+            b.deliveries = b.received + len(s.lat)
+            b.client_cpu = sum(100 * o["cpu_s"] / cpu.wall for o in outcomes)
 
     def stream_timeline(self, runs: list[int]) -> None:
         """Per 250 ms of print time: lines, and p50/max of print → server write → websocket."""
@@ -529,8 +900,9 @@ class Bench:
 
 def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
     result = Result(sandbox=sandbox)
-    stack = Stack(f"runs-{sandbox}", args, sandbox=sandbox)
+    stack = Stack(f"runs-{sandbox}", args, sandbox=sandbox, sandbox_network=args.sandbox_network)
     client: Client | None = None
+    relay: RelayStack | None = None
     try:
         log(f"{sandbox}: starting daphne in {stack.tmp}")
         api = stack.start()
@@ -547,14 +919,29 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
             if args.heavy:
                 plans.append((f"{args.agents} agents (heavy)", "sc", args.agents, args.rate))
         for label, prefix, agents, rate_each in plans:
-            log(f"{sandbox}: stdout → websocket, {label} × {rate_each:g} lines/s")
+            # The target's shape (--agents sharing --rate) goes to --viewers browsers too.
+            viewers = args.viewers if prefix == "sb" else 0
+            log(f"{sandbox}: stdout → websocket, {label} × {rate_each:g} lines/s"
+                + (f", {viewers} browser viewers" if viewers else ""))  # fmt: skip
             try:
-                result.streams.append(bench.stream(label, prefix, agents, rate_each))
+                stream = bench.stream(label, prefix, agents, rate_each, viewers)
             except (RuntimeError, TimeoutError) as exc:
                 log(f"{sandbox}: {label}: {exc}")
                 result.streams.append(
                     Stream(label, agents, rate_each, args.seconds, error=str(exc)[:300])
                 )
+                continue
+            result.streams.append(stream)
+            if viewers:
+                log(f"{sandbox}: the same through the bare relay, {viewers} viewers")
+                try:
+                    if relay is None:
+                        relay = RelayStack(args, lines=True)
+                        relay.start()
+                    stream.relay = relay_stream(relay, args, agents, rate_each)
+                except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as exc:
+                    log(f"{sandbox}: relay: {exc}")
+                    stream.relay = Fanout(viewers=viewers, error=str(exc)[:300])
         if args.only in (None, "reply"):
             log(f"{sandbox}: reply → stdin, {args.replies} replies every {args.reply_gap:g} s")
             bench.replies(result, args.replies, args.reply_gap)
@@ -566,6 +953,8 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
     finally:
         if client is not None:
             client.close()
+        if relay is not None:
+            relay.close()
         stack.close()
     return result
 
@@ -588,6 +977,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         f"image {args.image_note}; embedded daphne, SQLite, embedded (no Redis) channel layer, "
         f"in-process dispatch ({args.workers} workers); agents' streams: 1 × {args.rate:g}/s, "
         f"{args.agents} × {args.rate / args.agents:g}/s"
+        + (f" in one channel → {args.viewers} browsers" if args.viewers else "")
         + (f", {args.agents} × {args.rate:g}/s" if args.heavy else "")
         + f", {args.seconds:g} s each",
     ]
@@ -609,8 +999,15 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         for s in r.streams:
             ok = (not s.error and s.lost == 0 and s.dup == 0 and bool(s.lat)
                   and percentile(s.lat, 99) < TARGET_LINE_P99_MS)  # fmt: skip
-            row(f"line → ws: {s.agents} × {s.rate_each:g}/s = {s.agents * s.rate_each:g}/s",
+            row(f"line → ws: {s.agents} × {s.rate_each:g}/s = {s.agents * s.rate_each:g}/s"
+                + (", one thread" if s.browsers else ""),
                 s.lat, f"{s.lost}/{s.expected}", "p99 < 250, 0 lost", ok)  # fmt: skip
+            if (b := s.browsers) is not None:
+                row(f"line → browser: same, {b.viewers} viewers", b.lat, f"{b.lost}/{b.expected}",
+                    "p99 < 250, 0 lost", b.ok)  # fmt: skip
+            if (rl := s.relay) is not None:
+                row(f"  bare relay: line → viewer, {rl.viewers} viewers", rl.lat,
+                    f"{rl.lost}/{rl.expected}")  # fmt: skip
         reply_ok = (bool(r.reply) and len(r.reply) == r.replies_sent
                     and percentile(r.reply, 99) < TARGET_REPLY_P99_MS)  # fmt: skip
         row("reply POST → agent's stdin", r.reply, f"{r.replies_sent - len(r.reply)}/"
@@ -640,6 +1037,27 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                     "    busiest (% of a core): "
                     + ", ".join(f"{name}[{pid}] {pct:.0f}" for pct, pid, name in s.top)
                 )
+            if (b := s.browsers) is not None:
+                rl = s.relay or Fanout(viewers=b.viewers, error="not measured")
+                lines += [
+                    f"  agent output, {s.agents} agents × {s.rate_each:g} lines/s → "
+                    f"{b.viewers} browser viewers: server CPU per delivered line: ozweb "
+                    f"{f(b.us_per_line)} µs (daphne {b.server_cpu_s:.2f} s for {b.deliveries} "
+                    f"lines to {b.connected} browsers + the API client), bare relay "
+                    f"{f(rl.us_per_line)} µs ({rl.server_cpu_s:.2f} s for {rl.deliveries} lines "
+                    f"to {rl.connected} viewers); ratio {f(s.relay_ratio)}× "
+                    f"(target p99 < {TARGET_LINE_P99_MS:g} ms, 0 lost, ≤ "
+                    f"{TARGET_RELAY_RATIO:g}× relay CPU): {verdict(s.fanout_ok)}",
+                    f"    server % of a core: daphne {f(b.server_cpu)}, relay {f(rl.server_cpu)}; "
+                    f"duplicated lines: browsers {b.dup}, relay {rl.dup}; "
+                    f"lines per frame: browsers {b.received / max(1, b.frames):.1f}, relay "
+                    f"{rl.received / max(1, rl.frames):.1f}; viewers' CPU % {f(b.client_cpu)} / "
+                    f"{f(rl.client_cpu)}, loop lag max ms {f(b.client_lag_max)} / "
+                    f"{f(rl.client_lag_max)}",
+                ]
+                lines += [
+                    f"    {x}: {e}" for x, e in (("ozweb", b.error), ("relay", rl.error)) if e
+                ]
         lines += [f"  {note}" for note in r.notes]
     return "\n".join(lines)
 
@@ -650,7 +1068,11 @@ def passed(r: Result) -> bool:
         and bool(r.first)
         and percentile(r.first, 50) < TARGET_FIRST_P50_MS
         and all(
-            not s.error and s.lost == 0 and s.lat and percentile(s.lat, 99) < TARGET_LINE_P99_MS
+            not s.error
+            and s.lost == 0
+            and s.lat
+            and percentile(s.lat, 99) < TARGET_LINE_P99_MS
+            and s.fanout_ok is not False
             for s in r.streams
         )
         and bool(r.reply)
@@ -671,6 +1093,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heavy", action="store_true", help="also --agents × --rate each")
     parser.add_argument("--replies", type=int, default=50)
     parser.add_argument("--reply-gap", type=float, default=0.1, help="seconds between replies")
+    parser.add_argument(
+        "--viewers",
+        type=int,
+        default=20,
+        help="browser viewers of the --agents stream's thread (0: none, no relay)",
+    )
+    parser.add_argument("--viewer-procs", type=int, default=1, help="processes for the viewers")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=15.0,
+        help="max s for viewers to get the last lines after the runs end",
+    )
+    parser.add_argument(
+        "--sandbox-network",
+        default="",
+        help="OZWEB_SANDBOX_NETWORK for docker ('' = the product's isolated "
+        "default; 'host' as the tests that need it)",
+    )
     stack_options(parser, quiet_wait=20, runs=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="timelines on stderr")
     parser.add_argument("--only", choices=["first", "stream", "reply"], help="one measurement")
@@ -679,6 +1120,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("mentions 1–200, agents 1–40, rate 0–20000")
     if not (0 < args.seconds <= 60 and 1 <= args.replies <= 2000 and 0 < args.reply_gap <= 10):
         parser.error("seconds 0–60, replies 1–2000, reply-gap 0–10")
+    if not (0 <= args.viewers <= 1000 and 1 <= args.viewer_procs <= 8 and 0 < args.drain <= 120):
+        parser.error("viewers 0–1000, viewer-procs 1–8, drain 0–120")
+    args.viewer_procs = min(args.viewer_procs, max(1, args.viewers))
     args.workers = args.workers or args.agents + 2
     sandboxes = ["docker", "local"] if args.sandbox == "both" else [args.sandbox]
     args.image_note = "-"
