@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.messaging [--sandbox local|docker|both] [--agents 20]
                                         [--rate 200] [--seconds 10] [--concurrency 16]
+                                        [--mode embedded|scaled|both]
 
 Spec: 20 agents exchanging messages through the agent API; messages/s and send → delivered-
 to-a-running-agent latency p50/p99. Target on this machine: p99 < 250 ms at 200 messages/s,
@@ -54,9 +55,21 @@ before SQLite's write lock instead of sleeping in its busy handler, and (5) what
 start-up is frozen out of the garbage collector's full passes, which had stalled everything
 for 50-150 ms at a time.
 
+`--mode scaled` measures the same path scaled out (`bench.stack.ScaledStack`): a throwaway
+PostgreSQL database `ozweb_msgscaled_<pid>_<hex>`, channels_redis on Redis database
+`--redis-db` (12) with every key (channel layer, cache, Celery queue) under a unique prefix,
+`--servers` (2) daphne processes on their own ports and one Celery worker (`--pool threads`,
+agents + 2 threads) to which the runs are dispatched (`OZWEB_RUN_DISPATCH=celery`), so the agent
+processes are the worker's children and a message crosses from the daphne that took the
+`send_message` to the worker through the channel layer's wake-up (or its one-second poll). The
+senders spread their requests over the servers in turn, as a load balancer would. Same
+schedule, checks and table; the scaled columns add the worker's, Redis's and PostgreSQL's CPU
+and the CPU per message of the whole server side. `--mode both` runs embedded then scaled and
+prints them side by side.
+
 Everything listens on 127.0.0.1; every wait is bounded; daphne, the agents (local processes
 are daphne's children; containers labelled dev.ozweb.instance=<unique>) and the temp dirs are
-removed on exit, Ctrl-C and SIGTERM.
+removed on exit, Ctrl-C and SIGTERM (scaled: also the worker, the database and the Redis keys).
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import random
@@ -78,6 +92,7 @@ from bench.stack import (
     FINISHED,
     Api,
     CpuWatch,
+    ScaledStack,
     Stack,
     fmt,
     log,
@@ -147,13 +162,17 @@ sys.stdout.flush()
 
 
 class AgentApi:
-    """`send_message` as a sender run: its token per request, keep-alive per sender thread."""
+    """`send_message` as a sender run: its token per request, keep-alive per sender thread;
+    with more `ports`, each request to the next server in turn (as a load balancer would)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *ports: int) -> None:
         self.api = Api(port, token="")
+        self.apis = [self.api] + [Api(p, token="") for p in ports]
+        self.turn = itertools.count()  # next() is atomic under the GIL
 
     def send(self, token: str, to: str, body: str) -> tuple[int, Any]:
-        return self.api.request(
+        api = self.apis[next(self.turn) % len(self.apis)] if len(self.apis) > 1 else self.api
+        return api.request(
             "POST",
             "/api/v1/agent/send_message/",
             {"to": to, "body": body},
@@ -183,6 +202,7 @@ class Send:
 @dataclass
 class Result:
     sandbox: str
+    mode: str = "embedded"
     agents: int = 0
     running: int = 0
     hop_limit: str = "-"
@@ -213,7 +233,19 @@ class Result:
     daphne_us_per_msg: float = float("nan")
     daphne_idle_cpu: float = float("nan")  # % of a core with the runs up and no messages
     daphne_us_per_msg_net: float = float("nan")  # minus that idle cost
+    # Scaled mode: the Celery worker (holding the runs), Redis, PostgreSQL, and the whole
+    # server side (daphnes + worker + Redis + PostgreSQL; embedded: daphne) per message.
+    worker_cpu: float = float("nan")
+    worker_idle_cpu: float = float("nan")
+    redis_cpu: float = float("nan")
+    db_cpu: float = float("nan")
+    server_us_per_msg: float = float("nan")
+    servers: int = 1
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.sandbox if self.mode == "embedded" else f"{self.mode} {self.sandbox}"
 
     @property
     def passed(self) -> bool:
@@ -421,9 +453,20 @@ def agent_pids() -> list[int]:
     return pids_where(lambda entry: MARKER.encode() in (entry / "cmdline").read_bytes())
 
 
-def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
-    result = Result(sandbox=sandbox, agents=args.agents, rate_target=args.rate)
-    stack = Stack(f"messaging-{sandbox}", args, sandbox=sandbox)
+def run_sandbox(item: str, args: argparse.Namespace) -> Result:
+    mode, _, sandbox = item.rpartition(":")
+    mode = mode or "embedded"
+    result = Result(sandbox=sandbox, mode=mode, agents=args.agents, rate_target=args.rate)
+    stack: Stack
+    if mode == "scaled":
+        stack = ScaledStack(
+            f"messaging-scaled-{sandbox}", args, db_prefix="ozweb_msgscaled_",
+            redis_db=args.redis_db, servers=args.servers, sandbox=sandbox, celery=True,
+        )  # fmt: skip
+        result.servers = args.servers
+    else:
+        stack = Stack(f"messaging-{sandbox}", args, sandbox=sandbox)
+    sandbox = result.label
     pool: ThreadPoolExecutor | None = None
     interrupted = False
     try:
@@ -431,6 +474,12 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         api = stack.start()
         bench = Bench(stack, api, args)
         log(f"{sandbox}: daphne pid {stack.pid} on :{stack.port}")
+        servers = [stack.pid]
+        worker: list[int] = []
+        if isinstance(stack, ScaledStack):
+            servers = stack.pids
+            worker = [stack.worker.pid] if stack.worker else []
+            log(f"{sandbox}: daphne pids {servers} on {stack.ports}, celery worker {worker}")
         result.hop_limit = bench.raise_hop_limit()
         run_for = args.warmup / args.rate + args.seconds + args.drain + 120
         bench.setup(args.agents, deadline_s=run_for)
@@ -438,7 +487,7 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
         result.running = bench.wait_running(60 + 5 * args.agents)
         log(f"{sandbox}: {result.running} runs running ({time.monotonic() - t:.1f} s)")
 
-        client = AgentApi(stack.port)
+        client = AgentApi(*stack.ports) if isinstance(stack, ScaledStack) else AgentApi(stack.port)
         pool = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="send")
         rng = random.Random(args.seed)
         warm = bench.schedule(args.warmup, 1, rng)
@@ -449,13 +498,19 @@ def run_sandbox(sandbox: str, args: argparse.Namespace) -> Result:
 
         result.busy_before = wait_for_quiet(args.quiet_wait)
         # daphne's own cost of holding N idle runs (executors poll their runs every second).
-        idle = CpuWatch({"daphne": [stack.pid]})
+        idle = CpuWatch({"daphne": servers, **({"worker": worker} if worker else {})})
         idle.begin()
         time.sleep(args.idle_seconds)
         idle.end()
         result.daphne_idle_cpu = idle.percent("daphne")
         pids = agent_pids()
-        cpu = CpuWatch({"daphne": [stack.pid], "bench": [os.getpid()], "agents": pids})
+        watched: dict[str, list[int] | str] = {
+            "daphne": servers, "bench": [os.getpid()], "agents": pids
+        }  # fmt: skip
+        if worker:
+            result.worker_idle_cpu = idle.percent("worker")
+            watched.update(worker=worker, redis="redis-server", db="postgres")
+        cpu = CpuWatch(watched)
         cpu.begin()
         profiler = stack.profile("messaging", args.seconds + 1)
         bench.send_all(client, pool, measured)
@@ -538,9 +593,20 @@ def fill(
     used = cpu.used.get("daphne", float("nan"))
     r.daphne_us_per_msg = 1e6 * used / max(1, r.received)
     r.daphne_us_per_msg_net = 1e6 * (used - r.daphne_idle_cpu / 100 * cpu.wall) / max(1, r.received)
+    server_side = used
+    if "worker" in cpu.pids:
+        r.worker_cpu = cpu.percent("worker")
+        r.redis_cpu = cpu.percent("redis")
+        r.db_cpu = cpu.percent("db")
+        server_side += sum(cpu.used.get(k, 0.0) for k in ("worker", "redis", "db"))
+    r.server_us_per_msg = 1e6 * server_side / max(1, r.received)
     # Everything else on the machine (others' tests; with docker also dockerd/containerd,
     # which the busiest-process list shows): the noise floor.
-    ours = sum(x for x in (r.daphne_cpu, r.agents_cpu, r.bench_cpu) if x == x)
+    ours = sum(
+        x
+        for x in (r.daphne_cpu, r.agents_cpu, r.bench_cpu, r.worker_cpu, r.redis_cpu, r.db_cpu)
+        if x == x
+    )
     r.others_cpu = max(0.0, r.machine_cpu * (os.cpu_count() or 1) - ours)
     r.notes.append(f"busiest processes in the window (% of a core): {cpu.busiest(8)}")
 
@@ -594,6 +660,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             [pair(r.daphne_us_per_msg, r.daphne_us_per_msg_net, "{:.0f}") for r in results],
         ),
         ("CPU agents / senders %", [pair(r.agents_cpu, r.bench_cpu, "{:.0f}") for r in results]),
+        *(scaled_rows(results) if any(r.mode == "scaled" for r in results) else []),
         ("CPU machine % (all cores)", [fmt(r.machine_cpu, "{:.0f}") for r in results]),
         ("CPU not ours % of a core", [fmt(r.others_cpu, "{:.0f}") for r in results]),
         ("machine busy before %", [fmt(r.busy_before, "{:.0f}") for r in results]),
@@ -602,17 +669,44 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             ["PASS" if r.passed else "FAIL" for r in results],
         ),
     ]
+    modes = {r.mode for r in results}
+    if "scaled" in modes:
+        rows.insert(0, ("mode", [r.mode for r in results]))
     lines = [
         f"messaging bench: {args.agents} agents, {args.rate:g} msg/s × {args.seconds:g} s "
         f"(+{args.warmup} warm-up), {args.concurrency} sender connections — {machine_line()}",
-        "embedded daphne, SQLite (temp), in-memory channel layer, in-process dispatch "
-        f"({args.workers} workers); receipts written to a file in each agent's workspace",
-        *table(rows),
     ]
+    if "embedded" in modes:
+        lines.append(
+            "embedded daphne, SQLite (temp), in-memory channel layer, in-process dispatch "
+            f"({args.workers} workers); receipts written to a file in each agent's workspace"
+        )
+    if "scaled" in modes:
+        lines.append(
+            f"scaled: {args.servers} daphne processes (sends round-robin over them), PostgreSQL, "
+            f"channels_redis (Redis db {args.redis_db}), one Celery worker ({args.workers} "
+            "threads) running the runs; daphne CPU is the sum over the servers"
+        )
+    lines += table(rows)
     for r in results:
-        lines.append(f"{r.sandbox}: hop limit set to {r.hop_limit}")
-        lines += [f"{r.sandbox}: {note}" for note in r.notes]
+        lines.append(f"{r.label}: hop limit set to {r.hop_limit}")
+        lines += [f"{r.label}: {note}" for note in r.notes]
     return "\n".join(lines)
+
+
+def scaled_rows(results: list[Result]) -> list[tuple[str, list[str]]]:
+    """The scaled mode's other server-side processes, and the whole server side per message."""
+    return [
+        (
+            "CPU worker / idle, runs up %",
+            [pair(r.worker_cpu, r.worker_idle_cpu, "{:.0f}") for r in results],
+        ),
+        ("CPU redis / db %", [pair(r.redis_cpu, r.db_cpu, "{:.0f}") for r in results]),
+        (
+            "server side CPU µs/msg (all procs)",
+            [fmt(r.server_us_per_msg, "{:.0f}") for r in results],
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -620,6 +714,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.messaging", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--sandbox", choices=["local", "docker", "both"], default="local")
+    parser.add_argument(
+        "--mode",
+        choices=["embedded", "scaled", "both"],
+        default="embedded",
+        help="embedded (one daphne, SQLite, in-process runs) or scaled (PostgreSQL, Redis, "
+        "--servers daphnes, a Celery worker)",
+    )
+    parser.add_argument("--servers", type=int, default=2, help="scaled: daphne processes")
+    parser.add_argument("--redis-db", type=int, default=12, help="scaled: the Redis database")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="messages/s, all senders")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the measured run")
@@ -641,7 +744,11 @@ def main(argv: list[str] | None = None) -> int:
     if "docker" in sandboxes:
         require_harness_image(parser)
 
-    return run_each(sandboxes, run_sandbox, report, args)
+    modes = ["embedded", "scaled"] if args.mode == "both" else [args.mode]
+    if not 1 <= args.servers <= 8:
+        parser.error("--servers: 1 to 8")
+    items = [s if m == "embedded" else f"{m}:{s}" for s in sandboxes for m in modes]
+    return run_each(items, run_sandbox, report, args)
 
 
 if __name__ == "__main__":

@@ -481,6 +481,13 @@ class ScaledStack(Stack):
                     for exchange in client.zrange(deadlines, 0, -1):
                         if mark in exchange or not client.exists(b"_kombu.binding." + exchange):
                             client.zrem(deadlines, exchange)
+                # Tasks a stopped worker had not acknowledged (acks_late: an interrupted run):
+                # each names our queue.
+                if client.type(b"unacked") == b"hash":
+                    for tag, payload in list(client.hscan_iter(b"unacked", count=1000))[:10_000]:
+                        if mark in payload:
+                            client.hdel(b"unacked", tag)
+                            client.zrem(b"unacked_index", tag)
                 client.close()
         super().close(post_mortem=post_mortem)
 
