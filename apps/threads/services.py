@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.agents.models import Agent
+from apps.agents.selectors import active_agents_by_pk
 from apps.agents.services import refuse_archived_handles, require_not_archived
 from apps.core import sql
 from apps.core.errors import Conflict, ServiceError
@@ -181,7 +182,7 @@ def _resolve_mentions(*, thread: Thread, body: str) -> tuple[list[Agent], dict[s
     running = dispatcher().agents_running_in(thread_id=thread.pk)
     known = {a.pk for a in recipients}
     if any(pk not in known for pk in running):
-        recipients.extend(Agent.objects.active().filter(pk__in=running).exclude(pk__in=known))
+        recipients.extend(active_agents_by_pk(pks=[pk for pk in running if pk not in known]))
     return recipients, usernames
 
 
