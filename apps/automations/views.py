@@ -13,8 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.automations import schedules, selectors, triggers
 from apps.automations.forms import ScheduleForm, TriggerForm
 from apps.automations.triggers import DEFAULT_TEMPLATES
-from apps.core.errors import ServiceError
-from apps.core.forms import add_service_error
+from apps.core.forms import form_save
 from apps.core.http import AuthenticatedHttpRequest
 from apps.teams.models import Role
 from apps.teams.selectors import access_team
@@ -40,14 +39,12 @@ def schedule_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespon
 def schedule_new(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     membership = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = ScheduleForm(request.POST or None, team=membership.team)
-    if request.method == "POST" and form.is_valid():
-        try:
-            schedule = schedules.schedule_create(actor=membership, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Schedule {schedule.pk} is set.")
-            return redirect("schedule-detail", schedule_id=schedule.pk)
+    created = form_save(
+        request, form, lambda: schedules.schedule_create(actor=membership, **form.service_fields())
+    )
+    if created is not None:
+        messages.success(request, f"Schedule {created.value.pk} is set.")
+        return redirect("schedule-detail", schedule_id=created.value.pk)
     return render(
         request,
         "automations/schedule_form.html",
@@ -78,14 +75,15 @@ def schedule_edit(request: AuthenticatedHttpRequest, schedule_id: int) -> HttpRe
     form = ScheduleForm(
         request.POST or None, team=membership.team, initial=ScheduleForm.initial_for(schedule)
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            schedules.schedule_update(actor=membership, schedule=schedule, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Saved schedule {schedule.pk}.")
-            return redirect("schedule-detail", schedule_id=schedule.pk)
+    if form_save(
+        request,
+        form,
+        lambda: schedules.schedule_update(
+            actor=membership, schedule=schedule, **form.service_fields()
+        ),
+    ):
+        messages.success(request, f"Saved schedule {schedule.pk}.")
+        return redirect("schedule-detail", schedule_id=schedule.pk)
     return render(
         request,
         "automations/schedule_form.html",
@@ -122,24 +120,23 @@ def trigger_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpRespons
 def trigger_new(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     membership = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = TriggerForm(request.POST or None, team=membership.team)
-    if request.method == "POST" and form.is_valid():
-        try:
-            issued = triggers.trigger_create(actor=membership, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            # Shown on this answer only (no redirect): ozweb keeps neither in the clear.
-            return render(
-                request,
-                "automations/trigger_created.html",
-                {
-                    "team": membership.team,
-                    "trigger": issued.trigger,
-                    "url": request.build_absolute_uri(issued.path),
-                    "secret": issued.secret,
-                },
-                status=201,
-            )
+    created = form_save(
+        request, form, lambda: triggers.trigger_create(actor=membership, **form.service_fields())
+    )
+    if created is not None:
+        issued = created.value
+        # Shown on this answer only (no redirect): ozweb keeps neither in the clear.
+        return render(
+            request,
+            "automations/trigger_created.html",
+            {
+                "team": membership.team,
+                "trigger": issued.trigger,
+                "url": request.build_absolute_uri(issued.path),
+                "secret": issued.secret,
+            },
+            status=201,
+        )
     return render(
         request,
         "automations/trigger_form.html",
@@ -176,14 +173,13 @@ def trigger_edit(request: AuthenticatedHttpRequest, trigger_id: int) -> HttpResp
         editing=True,
         initial=TriggerForm.initial_for(trigger),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            triggers.trigger_update(actor=membership, trigger=trigger, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Saved trigger {trigger.pk}.")
-            return redirect("trigger-detail", trigger_id=trigger.pk)
+    if form_save(
+        request,
+        form,
+        lambda: triggers.trigger_update(actor=membership, trigger=trigger, **form.service_fields()),
+    ):
+        messages.success(request, f"Saved trigger {trigger.pk}.")
+        return redirect("trigger-detail", trigger_id=trigger.pk)
     return render(
         request,
         "automations/trigger_form.html",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ServiceError
-from apps.core.forms import add_service_error
+from apps.core.forms import add_service_error, form_save
 from apps.core.http import AuthenticatedHttpRequest
 from apps.gateway.charts import daily_spend, spend_chart_svg
 from apps.gateway.forms import BudgetRaiseForm, ProviderForm, TeamBudgetsForm
@@ -34,14 +34,12 @@ USAGE_DAYS = 30
 def provider_list_page(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     actor = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = ProviderForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            provider = services.provider_create(actor=actor, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Provider {provider.name} added.")
-            return redirect("providers", team_id=actor.team_id)
+    created = form_save(
+        request, form, lambda: services.provider_create(actor=actor, **form.service_fields())
+    )
+    if created is not None:
+        messages.success(request, f"Provider {created.value.name} added.")
+        return redirect("providers", team_id=actor.team_id)
     return render(
         request,
         "gateway/providers.html",
@@ -64,14 +62,13 @@ def provider_edit_page(request: AuthenticatedHttpRequest, provider_id: int) -> H
         "prices": json.dumps(provider.prices, indent=2) if provider.prices else "",
     }
     form = ProviderForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.provider_update(actor=actor, provider=provider, **form.service_fields())
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Provider {provider.name} saved.")
-            return redirect("providers", team_id=actor.team_id)
+    if form_save(
+        request,
+        form,
+        lambda: services.provider_update(actor=actor, provider=provider, **form.service_fields()),
+    ):
+        messages.success(request, f"Provider {provider.name} saved.")
+        return redirect("providers", team_id=actor.team_id)
     return render(
         request,
         "gateway/provider_edit.html",

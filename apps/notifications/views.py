@@ -8,8 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import ServiceError
-from apps.core.forms import add_service_error
+from apps.core.forms import form_save
 from apps.core.http import AuthenticatedHttpRequest
 from apps.notifications import inbox as inbox_services
 from apps.notifications import selectors, webhooks
@@ -63,14 +62,12 @@ def read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
 def webhook_list(request: AuthenticatedHttpRequest, team_id: int) -> HttpResponse:
     actor = access_team(user=request.user, team_id=team_id, role=Role.ADMIN)
     form = WebhookForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            webhook = webhooks.webhook_create(actor=actor, **form.cleaned_data)
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Webhook {webhook.pk} added.")
-            return redirect("webhook-detail", webhook_id=webhook.pk)
+    created = form_save(
+        request, form, lambda: webhooks.webhook_create(actor=actor, **form.cleaned_data)
+    )
+    if created is not None:
+        messages.success(request, f"Webhook {created.value.pk} added.")
+        return redirect("webhook-detail", webhook_id=created.value.pk)
     return render(
         request,
         "notifications/webhooks.html",
