@@ -4,10 +4,11 @@ import os
 
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ozweb.settings")
-django_asgi_app = get_asgi_application()
+from apps.core.handlers import OneHopASGIHandler, get_asgi_application  # noqa: E402
+
+django_asgi_app: OneHopASGIHandler | ASGIStaticFilesHandler = get_asgi_application()
 if settings.OZWEB_SERVE_STATIC:
     # Self-hosted installs need no separate static server; big ones can put one in front.
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
