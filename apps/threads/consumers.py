@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,6 +26,7 @@ from django.template.loader import render_to_string
 
 from apps.core.consumers import CLOSE_NOT_FOUND
 from apps.core.errors import NotFound
+from apps.core.fanout import FanoutHub, Outbox, server_send
 from apps.core.ids import MAX_ID, bounded_int
 from apps.core.json_depth import json_loads
 from apps.core.websocket import authenticated_user
@@ -33,6 +36,7 @@ from apps.teams.selectors import access_team
 from apps.threads import events, selectors, services
 from apps.threads.models import Message, Thread
 
+logger = logging.getLogger(__name__)
 BACKFILL_CHUNK = 500
 CLOSE_UNAUTHENTICATED = 4401
 MARK_READ_EVERY_SECONDS = 5.0
@@ -47,7 +51,12 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
 
     Subclasses define `group_for` and `item_for` (which broadcasts they get, and how a stored
     message is built for them), `stream_opened` (where the stream starts), `send_messages`
-    (JSON frames or HTML fragments) and `feed_delivery` (a delivery changed state).
+    (JSON frames or HTML fragments), `live_frames` (the frames of a live batch, built once for
+    every viewer in the process) and `feed_delivery` (a delivery changed state).
+
+    The thread's events come through the process's FanoutHub, not a channels group per
+    socket: `hub_event` sends an in-order batch at once, and queues anything else (a gap, a
+    delivery to render) for `work_inbox`, which handles events one at a time, in order.
     """
 
     group_for: Callable[[int], str]
@@ -79,12 +88,92 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
         self.pending: dict[int, dict[str, Any]] = {}  # live events waiting for a gap to close
         self.gap_task: asyncio.Task[None] | None = None
         self.order_lock = asyncio.Lock()  # forward() and fill_gap() both move last_sent
-        # In self.groups, channels leaves the group first thing on disconnect, before any
-        # await of ours (mark_read) that a slow database or a cancelled close could cut short
-        # and leave the membership behind (tests/threads/test_socket_memory.py).
-        self.groups = [*self.groups, self.group]
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.inbox: deque[dict[str, Any]] | None = None  # not None while work_inbox runs
+        self.side_tasks: set[asyncio.Task[Any]] = set()
+        # Every send of this consumer (backfill, close) goes through the outbox too, so it
+        # stays in order with the frames the hub puts there.
+        self.outbox = Outbox(server_send(self.base_send))
+        # (channels' stub types each ASGI event; the outbox passes them on as dicts.)
+        self.base_send = self.outbox.send  # type: ignore[assignment]
+        self.hub = FanoutHub.for_running_loop()
+        await self.hub.join(self.group, self)
         await self.stream_opened()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (a close, an error, a cancelled task), it leaves the
+            # hub: a dead subscriber must not keep the process's subscription alive
+            # (tests/threads/test_socket_memory.py).
+            self.leave_hub()
+
+    def leave_hub(self) -> None:
+        if (hub := getattr(self, "hub", None)) is not None:
+            hub.leave(self.group, self)
+            self.outbox.close()
+            for task in [*self.side_tasks, self.gap_task]:
+                if task is not None:
+                    task.cancel()
+
+    async def websocket_disconnect(self, message: Any) -> None:
+        # Leave first, before any await of ours (mark_read) that a slow database or a
+        # cancelled close could cut short.
+        if (hub := getattr(self, "hub", None)) is not None:
+            hub.leave(self.group, self)
+        await super().websocket_disconnect(message)
+
+    def hub_event(self, event: dict[str, Any]) -> None:
+        """An event of the thread's group, on the event loop: send an in-order batch now."""
+        if self.inbox is None:
+            if event["type"] == "feed.messages" and self.forward_now(event):
+                return
+            self.inbox = deque()
+            self.spawn(self.work_inbox())
+        self.inbox.append(event)
+
+    def forward_now(self, event: dict[str, Any]) -> bool:
+        """Handle a live batch without a task if it needs no await: held until the stream
+        starts, or sent when it follows last_sent with nothing pending."""
+        items = event["messages"]
+        if not self.streaming:
+            self.held.extend(items)
+            return True
+        if self.pending or self.order_lock.locked() or not items:
+            return False
+        following = self.last_sent + 1
+        for offset, item in enumerate(items):
+            if item["seq"] != following + offset:
+                return False
+        for frame in self.live_frames(event):
+            self.outbox.put(frame)
+        self.last_sent = items[-1]["seq"]
+        self.live_sent(self.last_sent)
+        return True
+
+    @abstractmethod
+    def live_frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ASGI messages that send a live batch: the same for every viewer in order, so
+        built once per event (cached in it) and shared."""
+
+    def live_sent(self, seq: int) -> None:
+        """A live batch up to `seq` went out without a task."""
+
+    async def work_inbox(self) -> None:
+        try:
+            while self.inbox:
+                event = self.inbox.popleft()
+                try:
+                    await self.dispatch(event)
+                except Exception:
+                    logger.exception("a thread viewer failed on %s", event.get("type"))
+        finally:
+            self.inbox = None
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.side_tasks.add(task)
+        task.add_done_callback(self.side_tasks.discard)
 
     @abstractmethod
     async def stream_opened(self) -> None:
@@ -189,6 +278,18 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
                 self.last_sent = held[-1]["seq"]
 
 
+def _json_frame(item: dict[str, Any]) -> str:
+    frame = item.get("frame")  # pre-encoded by events.json_item
+    if frame is None:
+        frame = json.dumps({"type": "message.created", "message": item["json"]})
+    return str(frame)
+
+
+def _html_frame(items: list[dict[str, Any]]) -> str:
+    html = "".join(item["html"] for item in items)
+    return f'<div id="feed-messages" hx-swap-oob="beforeend">{html}</div>'
+
+
 class ThreadJSONConsumer(ThreadStreamConsumer):
     """`/ws/v1/threads/{id}/?since=<seq>`: every message after seq, then each new one."""
 
@@ -209,10 +310,15 @@ class ThreadJSONConsumer(ThreadStreamConsumer):
 
     async def send_messages(self, items: list[dict[str, Any]]) -> None:
         for item in items:
-            frame = item.get("frame")  # pre-encoded by events.json_item
-            if frame is None:
-                frame = json.dumps({"type": "message.created", "message": item["json"]})
-            await self.send(frame)
+            await self.send(_json_frame(item))
+
+    def live_frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] | None = event.get("_json_frames")
+        if frames is None:
+            frames = event["_json_frames"] = [
+                {"type": "websocket.send", "text": _json_frame(item)} for item in event["messages"]
+            ]
+        return frames
 
     async def feed_delivery(self, event: dict[str, Any]) -> None:
         await self.send(json.dumps({"type": "delivery.updated", **event}))
@@ -272,9 +378,21 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         await self.mark_read(force=True)
 
     async def send_messages(self, items: list[dict[str, Any]]) -> None:
-        html = "".join(item["html"] for item in items)
-        await self.send(f'<div id="feed-messages" hx-swap-oob="beforeend">{html}</div>')
+        await self.send(_html_frame(items))
         await self.mark_read(seq=items[-1]["seq"])
+
+    def live_frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] | None = event.get("_html_frames")
+        if frames is None:
+            text = _html_frame(event["messages"])
+            frames = event["_html_frames"] = [{"type": "websocket.send", "text": text}]
+        return frames
+
+    def live_sent(self, seq: int) -> None:
+        now = time.monotonic()
+        if now - self.last_marked >= MARK_READ_EVERY_SECONDS:
+            self.last_marked = now
+            self.spawn(self.mark_read(force=True, seq=seq))
 
     async def feed_delivery(self, event: dict[str, Any]) -> None:
         if not self.streaming:

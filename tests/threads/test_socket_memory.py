@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from apps.core.websocket import ConnectionCapMiddleware
-from apps.threads import services
+from apps.threads import events, services
 from apps.threads.consumers import ThreadStreamConsumer
 from tests.conftest import websocket
 from tests.factories import token_for
@@ -58,6 +58,10 @@ async def open_and_close(owner, thread, token: str, before: int) -> None:
     for ws in sockets:  # each has its backfill (the one message) before the next post
         await ws.receive_from(timeout=5)
     assert live_consumers() == before + SOCKETS  # the count sees them while they live
+    # The process subscribes to each of the thread's groups once, however many watch it.
+    layer = get_channel_layer()
+    assert len(layer.groups[events.thread_group(thread.pk)]) == 1
+    assert len(layer.groups[events.thread_html_group(thread.pk)]) == 1
     await database_sync_to_async(services.message_post)(actor=owner, thread=thread, body="live")
     for ws in sockets:
         frame = await ws.receive_from(timeout=5)
