@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.agents.models import Agent, AgentStatus
 from apps.core import sql
+from apps.core.prepared import PreparedQuery
 from apps.runs import wakeup
 from apps.runs.archiving import archived_reason
 from apps.runs.creation import NewRun, run_create
@@ -124,17 +125,24 @@ def run_send_message(*, actor: Membership, run: Run, body: str) -> Message:
     return message_post(actor=actor, thread=thread, body=body, extra_recipients=[run.agent])
 
 
+# Every post asks (apps.core.prepared: compiled once).
+_agents_running_in: PreparedQuery[int] = PreparedQuery(
+    lambda thread_id: (
+        Run.objects.filter(thread_id=thread_id)
+        .active()
+        .values_list("agent_id", flat=True)
+        .order_by()  # the default ordering's column would defeat the DISTINCT
+        .distinct()
+    ),
+    thread_id=int,
+)
+
+
 class RunDispatcher:
     """apps.core.registry.Dispatcher, for the threads layer (registered by RunsConfig)."""
 
     def agents_running_in(self, *, thread_id: int) -> list[int]:
-        return list(
-            Run.objects.filter(thread_id=thread_id)
-            .active()
-            .values_list("agent_id", flat=True)
-            .order_by()  # the default ordering's column would defeat the DISTINCT
-            .distinct()
-        )
+        return _agents_running_in(thread_id=thread_id)
 
     def deliveries_ready_on_commit(self, *, thread_id: int, deliveries: Sequence[Any]) -> None:
         """A recipient with a live run in this thread is woken and handed its deliveries (one

@@ -5,6 +5,7 @@ from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.core.errors import NotFound
+from apps.core.prepared import PreparedQuery
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import access_team, require_role
 from apps.threads.models import Delivery, Message, Thread, ThreadReadState
@@ -50,6 +51,19 @@ def thread_get(*, team: Team, thread_id: int) -> Thread:
     return thread
 
 
+# No .first() and no ORDER BY: at most one row matches.
+_thread_with_membership = PreparedQuery(
+    lambda thread_id, user_id: (
+        Thread.objects.select_related("agent", "team")
+        .filter(pk=thread_id, team__memberships__user_id=user_id)
+        .annotate(_m_id=F("team__memberships__id"), _m_role=F("team__memberships__role"))
+        .order_by()
+    ),
+    thread_id=int,
+    user_id=int,
+)
+
+
 def access_thread(
     *, user: User | AnonymousUser, thread_id: int, role: Role = Role.VIEWER
 ) -> tuple[Membership, Thread]:
@@ -57,15 +71,9 @@ def access_thread(
     thread is NotFound, like a missing one (see access_team)."""
     if not user.is_authenticated:
         raise NotFound()
-    # One query, thread and membership together: every post and page load starts here.
-    # No .first() and no ORDER BY: at most one row matches, and ordering is a third of the
-    # query building.
-    found = list(
-        Thread.objects.select_related("agent", "team")
-        .filter(pk=thread_id, team__memberships__user_id=user.pk)
-        .annotate(_m_id=F("team__memberships__id"), _m_role=F("team__memberships__role"))
-        .order_by()
-    )
+    # One query, thread and membership together, compiled once (apps.core.prepared): every
+    # post and page load starts here.
+    found = _thread_with_membership(thread_id=thread_id, user_id=user.pk)
     if not found:
         raise NotFound()
     [thread] = found
