@@ -27,6 +27,8 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 
+from apps.core.wire import DaphneWire, WireText
+
 logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
@@ -68,6 +70,8 @@ class Outbox:
 
     def __init__(self, send: Send) -> None:
         self._send = send
+        # Under daphne, a shared frame's bytes go straight to the socket (apps.core.wire).
+        self._wire = DaphneWire.for_send(send)
         # Not None while a send waits: what comes after it, each with the future of a
         # `send()` caller waiting for it (None for a `put`).
         self._backlog: deque[tuple[Event, asyncio.Future[None] | None]] | None = None
@@ -88,6 +92,8 @@ class Outbox:
             self._backlog.append((message, None))
             return
         try:
+            if self._wire is not None and type(message) is WireText and self._wire.write(message):
+                return
             self._start(message)
         except Exception:
             logger.debug("websocket send failed", exc_info=True)

@@ -30,6 +30,7 @@ from apps.core.fanout import FanoutHub, Outbox, server_send
 from apps.core.ids import MAX_ID, bounded_int
 from apps.core.json_depth import json_loads
 from apps.core.websocket import authenticated_user
+from apps.core.wire import WireText
 from apps.teams.consumers import MemberConsumer
 from apps.teams.models import Membership
 from apps.teams.selectors import access_team
@@ -316,7 +317,7 @@ class ThreadJSONConsumer(ThreadStreamConsumer):
         frames: list[dict[str, Any]] | None = event.get("_json_frames")
         if frames is None:
             frames = event["_json_frames"] = [
-                {"type": "websocket.send", "text": _json_frame(item)} for item in event["messages"]
+                WireText(_json_frame(item)) for item in event["messages"]
             ]
         return frames
 
@@ -385,7 +386,7 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         frames: list[dict[str, Any]] | None = event.get("_html_frames")
         if frames is None:
             text = _html_frame(event["messages"])
-            frames = event["_html_frames"] = [{"type": "websocket.send", "text": text}]
+            frames = event["_html_frames"] = [WireText(text)]
         return frames
 
     def live_sent(self, seq: int) -> None:
