@@ -239,10 +239,14 @@ def _mark_read_posted(*, thread: Thread, user: User, seq: int) -> None:
     behind: `seq` is the newest), which only moves forward, so a lower seq never winds it
     back. A viewer's periodic mark (thread_mark_read) reads first instead: usually nothing
     has changed and a write would be wasted."""
-    if not ThreadReadState.objects.filter(thread=thread, user=user).update(
-        last_read_seq=Greatest(F("last_read_seq"), seq)
+    # Plain SQL (apps.core.sql), as messages_append: every human post comes through here.
+    if not sql.execute(
+        "UPDATE {State} SET {State.last_read_seq} = %s "
+        "WHERE {State.thread} = %s AND {State.user} = %s AND {State.last_read_seq} < %s",
+        [seq, thread.pk, user.pk, seq],
+        State=ThreadReadState,
     ):
-        thread_mark_read(thread=thread, user=user, seq=seq)
+        thread_mark_read(thread=thread, user=user, seq=seq)  # no row yet (or already past)
 
 
 @transaction.atomic
