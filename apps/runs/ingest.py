@@ -28,7 +28,7 @@ from apps.core.db import connections_done
 from apps.harnesses.base import EventKind, NormalizedEvent
 from apps.runs.masking import SecretMask
 from apps.runs.models import Run, RunEvent
-from apps.threads.models import MessageKind
+from apps.threads.models import MessageKind, Thread
 from apps.threads.services import NewMessage, messages_append
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ class IngestWriter:
                 mask.tail = tail
             try:
                 with transaction.atomic():
-                    for batch in batches:
-                        _ingest(batch)
+                    _ingest(batches)
                 break
             except (OperationalError, InterfaceError) as exc:
                 if time.monotonic() >= deadline:
@@ -128,7 +127,7 @@ class IngestWriter:
             try:
                 batch.run.refresh_from_db(fields=list(RUN_FIELDS))
                 with transaction.atomic():
-                    _ingest(batch)
+                    _ingest([batch])
             except Exception as exc:
                 logger.exception("storing a batch of run %s failed", batch.run.pk)
                 batch.error = exc
@@ -153,13 +152,8 @@ def _stored_after_all(runs: list[Run], before: dict[int, int], deadline: float) 
             delay = min(delay * 2, 2.0)
 
 
-def _ingest(batch: Batch) -> None:
-    run_ingest(
-        run=batch.run,
-        events_batch=batch.events,
-        secrets=batch.secrets,
-        stdout_lines=batch.stdout_lines,
-    )
+def _ingest(batches: list[Batch]) -> None:
+    _store_all([(batch.run, batch.events, batch.secrets, batch.stdout_lines) for batch in batches])
 
 
 _MESSAGE_KINDS = {
@@ -220,49 +214,62 @@ def run_ingest(
     if not events_batch:
         return
     with transaction.atomic():
-        _store(run=run, events_batch=events_batch, secrets=secrets, stdout_lines=stdout_lines)
+        _store_all([(run, events_batch, secrets, stdout_lines)])
 
 
-def _store(
-    *,
-    run: Run,
-    events_batch: list[NormalizedEvent],
-    secrets: SecretMask,
-    stdout_lines: int | None,
-) -> None:
-    first_seq = run.last_event_seq + 1
-    masked = [
-        NormalizedEvent(
-            kind=e.kind,
-            data=secrets.mask(e.data),
-            raw=None,
-            session_id=e.session_id,
-        )
-        for e in events_batch
-    ]
-    RunEvent.objects.bulk_create(
-        [
+# One run's batch: its run, its events, the run's secret mask, its stdout line count so far.
+Part = tuple[Run, list[NormalizedEvent], SecretMask, int | None]
+
+
+def _store_all(parts: list[Part]) -> None:
+    """Store batches, in order, as one set of writes: their events in one INSERT, each run's
+    row updated once, each thread's messages appended (and broadcast) once. Ten agents
+    streaming into one thread made a message append, a broadcast and a frame to every
+    viewer per batch; now per transaction (bench/runs.py)."""
+    run_events: list[RunEvent] = []
+    updated: dict[int, tuple[Run, dict[str, Any]]] = {}
+    appends: dict[int, tuple[Thread, list[NewMessage]]] = {}
+    for run, events_batch, secrets, stdout_lines in parts:
+        if not events_batch:
+            continue
+        first_seq = run.last_event_seq + 1
+        masked = [
+            NormalizedEvent(
+                kind=e.kind,
+                data=secrets.mask(e.data),
+                raw=None,
+                session_id=e.session_id,
+            )
+            for e in events_batch
+        ]
+        run_events += [
             RunEvent(run=run, seq=first_seq + i, kind=str(e.kind), data=e.data)
             for i, e in enumerate(masked)
         ]
-    )
-    # One executor holds a run, so it alone appends its events.
-    run.last_event_seq = first_seq + len(masked) - 1
-    updates: dict[str, Any] = {"last_event_seq": run.last_event_seq}
-    if stdout_lines is not None:
-        run.stdout_lines = updates["stdout_lines"] = stdout_lines
-    for event in masked:
-        if event.session_id and not run.session_id:
-            run.session_id = updates["session_id"] = event.session_id[:200]
-        if event.kind == EventKind.USAGE:
-            run.usage = updates["usage"] = _merge_usage(run.usage or {}, event.data)
-        elif event.kind == EventKind.TURN_FINISHED and event.data.get("result_text"):
-            run.result_text = updates["result_text"] = event.data["result_text"]
-        elif event.kind == EventKind.ERROR and event.data.get("fatal"):
-            run.error = updates["error"] = str(event.data.get("message", ""))[:2000]
-    Run.objects.filter(pk=run.pk).update(**updates)
-    items = [m for m in (_message_for(e, run) for e in masked) if m is not None]
-    if items and (thread := run.thread) is not None:
+        # One executor holds a run, so it alone appends its events.
+        run.last_event_seq = first_seq + len(masked) - 1
+        updates = updated.setdefault(run.pk, (run, {}))[1]
+        updates["last_event_seq"] = run.last_event_seq
+        if stdout_lines is not None:
+            run.stdout_lines = updates["stdout_lines"] = stdout_lines
+        for event in masked:
+            if event.session_id and not run.session_id:
+                run.session_id = updates["session_id"] = event.session_id[:200]
+            if event.kind == EventKind.USAGE:
+                run.usage = updates["usage"] = _merge_usage(run.usage or {}, event.data)
+            elif event.kind == EventKind.TURN_FINISHED and event.data.get("result_text"):
+                run.result_text = updates["result_text"] = event.data["result_text"]
+            elif event.kind == EventKind.ERROR and event.data.get("fatal"):
+                run.error = updates["error"] = str(event.data.get("message", ""))[:2000]
+        items = [m for m in (_message_for(e, run) for e in masked) if m is not None]
+        if items and run.thread_id is not None:
+            thread = appends[run.thread_id][0] if run.thread_id in appends else run.thread
+            assert thread is not None
+            appends.setdefault(run.thread_id, (thread, []))[1].extend(items)
+    RunEvent.objects.bulk_create(run_events)
+    for run, updates in updated.values():
+        Run.objects.filter(pk=run.pk).update(**updates)
+    for thread, items in appends.values():
         messages_append(thread=thread, items=items)
 
 

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -39,6 +39,7 @@ from apps.threads.models import Message, Thread
 
 logger = logging.getLogger(__name__)
 BACKFILL_CHUNK = 500
+T = TypeVar("T")
 CLOSE_UNAUTHENTICATED = 4401
 MARK_READ_EVERY_SECONDS = 5.0
 # How long an out-of-order live event waits for the ones before it before the consumer reads
@@ -279,6 +280,17 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
                 self.last_sent = held[-1]["seq"]
 
 
+async def shared(event: dict[str, Any], key: str, render: Callable[[int], T], arg: int) -> T:
+    """`render(arg)` on a database thread once per event, whatever the number of viewers: the
+    hub hands the process's viewers of a thread one event dict, and the first to get here
+    renders for all (20 browsers once rendered a delivery row 20 times: bench/runs.py)."""
+    task: asyncio.Future[T] | None = event.get(key)
+    if task is None:
+        task = event[key] = asyncio.ensure_future(database_sync_to_async(render)(arg))
+    # Shielded: a viewer that goes away mid-render must not cancel it for the others.
+    return await asyncio.shield(task)
+
+
 def _json_frame(item: dict[str, Any]) -> str:
     frame = item.get("frame")  # pre-encoded by events.json_item
     if frame is None:
@@ -398,7 +410,7 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
     async def feed_delivery(self, event: dict[str, Any]) -> None:
         if not self.streaming:
             return
-        html = await database_sync_to_async(self.render_deliveries)(event["message"])
+        html = await shared(event, "_deliveries_html", self.render_deliveries, event["message"])
         if html:
             await self.send(html)
 
@@ -406,18 +418,19 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
         """A message's data changed (an approval card was answered): swap it in again."""
         if not self.streaming:
             return
-        html = await database_sync_to_async(self.render_message)(event["message"])
-        if html:
-            await self.send(html)
+        rendered = await shared(event, "_message_html", self.render_message, event["message"])
+        # Not shown yet: it comes, as it is now, in order.
+        if rendered is not None and rendered[0] <= self.last_sent:
+            await self.send(rendered[1])
 
-    def render_message(self, message_id: int) -> str:
+    def render_message(self, message_id: int) -> tuple[int, str] | None:
+        """The message's seq and its card, the same for every viewer."""
         try:
             message = selectors.message_get(thread=self.thread, message_id=message_id)
         except NotFound:
-            return ""
-        if message.seq > self.last_sent:  # not shown yet: it comes, as it is now, in order
-            return ""
-        return render_to_string("threads/thread.html#message", {"message": message, "oob": True})
+            return None
+        html = render_to_string("threads/thread.html#message", {"message": message, "oob": True})
+        return message.seq, html
 
     def render_deliveries(self, message_id: int) -> str:
         try:

@@ -303,3 +303,38 @@ async def test_dashboard_without_credentials_closes_with_4401(team):
 
 async def test_another_teams_dashboard_closes_with_4404(other_team, token):
     await assert_closed_with(websocket(f"/ws/teams/{other_team['team'].pk}/", token=token), 4404)
+
+
+async def test_feed_renders_a_delivery_change_once_for_every_viewer(owner, thread, agent, token):
+    from django.db import transaction
+
+    from apps.threads.consumers import ThreadFeedConsumer
+    from apps.threads.deliveries import broadcast_delivery
+    from apps.threads.models import Delivery
+
+    message = await post(owner, thread, "look")  # no mention: no run starts meanwhile
+    viewers = [websocket(f"/ws/threads/{thread.pk}/", token=token) for _ in range(3)]
+    for viewer in viewers:
+        await viewer.connect()
+        await viewer.send_json_to({"type": "resume", "since": message.seq})
+    for viewer in viewers:  # streaming (nothing missed); the post's own frame came before
+        assert await viewer.receive_nothing(timeout=0.1)
+
+    @database_sync_to_async
+    def change() -> None:
+        with transaction.atomic():
+            broadcast_delivery(Delivery.objects.create(message=message, agent=agent))
+
+    render = ThreadFeedConsumer.render_deliveries
+    with mock.patch.object(
+        ThreadFeedConsumer, "render_deliveries", autospec=True, side_effect=render
+    ) as rendered:
+        await change()
+        frames = [await viewer.receive_from(timeout=2) for viewer in viewers]
+
+    assert rendered.call_count == 1
+    assert len(set(frames)) == 1
+    assert f'id="msg-{message.pk}-deliveries"' in frames[0]
+    assert f"@{agent.handle}" in frames[0]
+    for viewer in viewers:
+        await viewer.disconnect()
