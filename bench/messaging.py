@@ -512,7 +512,7 @@ def run_sandbox(item: str, args: argparse.Namespace) -> Result:
             watched.update(worker=worker, redis="redis-server", db="postgres")
         cpu = CpuWatch(watched)
         cpu.begin()
-        profiler = stack.profile("messaging", args.seconds + 1)
+        profiler = stack.profile("messaging", args.seconds + 1, rate=100, gil=True)
         bench.send_all(client, pool, measured)
         ok_ids = {s.id for s in measured if not s.error}
         got = bench.wait_received(ok_ids, args.drain)

@@ -1,6 +1,9 @@
+import re
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.core.markdown import render_markdown
 
@@ -66,3 +69,38 @@ def test_mentions_in_fenced_code_are_not_highlighted():
     html = render_markdown("```\n@decorator\ndef f(): ...\n```")
 
     assert "mention" not in html
+
+
+def _full_path(text: str) -> str:
+    """render_markdown without its fast path for plain lines."""
+    from unittest import mock
+
+    from apps.core import markdown
+
+    with mock.patch.object(markdown, "_PLAIN", re.compile(r"(?!)")):
+        return render_markdown(text)
+
+
+PLAIN_ALPHABET = "abcXYZ019 ,.:;?!'/()+=%-"
+
+
+@given(
+    text=st.one_of(
+        st.text(alphabet=PLAIN_ALPHABET, max_size=40),  # mostly the fast path
+        st.text(alphabet=PLAIN_ALPHABET + '*_`#<>&[]\\|"@~\n\t', max_size=40),
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_a_plain_line_renders_as_the_full_markdown_path_does(text: str) -> None:
+    assert render_markdown(text) == _full_path(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["F 1796173573359931119", "it's done (mostly) - see /tmp/x: 100% ok!", "trailing  ", "a"],
+)
+def test_the_fast_path_takes_plain_lines(text: str) -> None:
+    from apps.core import markdown
+
+    assert markdown._PLAIN.fullmatch(text)
+    assert render_markdown(text) == _full_path(text)
