@@ -7,6 +7,11 @@ costs taken out (bench/writes.py, py-spy under daphne).
   round trips per request. Every view and middleware here is sync (the async parts, the model
   gateway and the agent API, answer before Django does), so the chain runs as Django's sync
   `get_response`, in one call. An async view still works (Django runs it with async_to_sync).
+* One hop, not three: Django also sends request_started through `asend` (its sync receivers
+  on a hop of their own) and closes the response (request_finished) on another after sending
+  it. Here both run in the same hop as the view; a response that is not streamed is closed
+  before its bytes go out (it holds nothing the sending needs), a streamed one after, as
+  Django does. `handle` is Django 5.2's own otherwise (pinned: Django<5.3).
 * The request's thread is reused. Django gives each request a ThreadSensitiveContext with a
   thread of its own, started and torn down per request, with a fresh set of per-thread
   database connection objects. Here each request gets a one-thread executor from a pool of
@@ -16,13 +21,18 @@ costs taken out (bench/writes.py, py-spy under daphne).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 # Idle request threads kept; a burst of more concurrent requests starts (and later drops)
 # threads as Django would.
@@ -37,8 +47,65 @@ class OneHopASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
-    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        respond = sync_to_async(self._respond, thread_sensitive=True)
+
+        async def process_request() -> HttpResponseBase:
+            response = await respond(scope, body_file)
+            with contextlib.suppress(asyncio.CancelledError):  # the client went away meanwhile
+                await self.send_response(response, send)
+            return response
+
+        # As Django's: a disconnect while the view runs ends the wait for it.
+        processing = asyncio.create_task(process_request())
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            processing,
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = processing.result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        body_file.close()
+
+    def _respond(self, scope: Any, body_file: IO[bytes]) -> HttpResponseBase:
+        """request_started, the request, the middleware chain and the view, and the close of a
+        response that is not streamed: on the request's thread, in one go."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None
+            response = error_response
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()
+        return response
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
