@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib import messages
@@ -46,7 +46,7 @@ from apps.repos.review_selectors import (
     version_diff,
 )
 from apps.repos.selectors import access_change, change_versions
-from apps.teams.models import Role
+from apps.teams.models import Membership, Role
 from apps.teams.selectors import access_team
 from apps.threads.selectors import access_thread
 
@@ -285,32 +285,47 @@ def change_merge(request: AuthenticatedHttpRequest, change_id: int) -> HttpRespo
     return redirect("review-change", change_id=change.pk)
 
 
-@login_required
-@require_POST
-def change_close(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
-    actor, change = access_change(user=request.user, change_id=change_id)
-    try:
-        services.change_close(actor=actor, change=change)
-    except PermissionDenied:
-        raise
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("review-change", change_id=change.pk)
+class _ChangeAction(Protocol):
+    def __call__(self, *, actor: Membership, change: Change) -> object: ...
 
 
-@login_required
-@require_POST
-def change_send_conflict(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
+def _change_action_post(
+    request: AuthenticatedHttpRequest,
+    change_id: int,
+    action: _ChangeAction,
+    *,
+    success: Callable[[Change], str] | None = None,
+) -> HttpResponse:
+    """A form post that acts on a change, back to the change's page: the service's refusal is
+    a message on that page (PermissionDenied rises to the 403 page), as is `success`."""
     actor, change = access_change(user=request.user, change_id=change_id)
     try:
-        services.change_send_conflict(actor=actor, change=change)
+        action(actor=actor, change=change)
     except PermissionDenied:
         raise
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Sent the conflict to @{change.agent.handle}.")
+        if success is not None:
+            messages.success(request, success(change))
     return redirect("review-change", change_id=change.pk)
+
+
+@login_required
+@require_POST
+def change_close(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
+    return _change_action_post(request, change_id, services.change_close)
+
+
+@login_required
+@require_POST
+def change_send_conflict(request: AuthenticatedHttpRequest, change_id: int) -> HttpResponse:
+    return _change_action_post(
+        request,
+        change_id,
+        services.change_send_conflict,
+        success=lambda change: f"Sent the conflict to @{change.agent.handle}.",
+    )
 
 
 # -- open changes on the dashboard and in a thread (loaded by htmx from those pages) --------

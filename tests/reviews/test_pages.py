@@ -6,19 +6,38 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.messages import get_messages
+from django.http import HttpRequest
+from django.test import Client
 
+from apps.agents.models import Agent
 from apps.artifacts.services import artifact_put
-from apps.repos.models import ReviewComment
+from apps.repos.models import Change, ReviewComment
 from apps.repos.reviews import CommentInput, change_comment_create
+from apps.teams.models import Membership
 from apps.threads.models import Message, MessageKind
 from tests.conftest import web_client_for
-from tests.reviews.changes import add_version
+from tests.reviews.changes import CALC, add_version
 
 pytestmark = pytest.mark.django_db
 
 
 def text_of(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
+
+
+def flashed(request: HttpRequest) -> list[str]:
+    """The messages (django.contrib.messages) a page post left for the next page."""
+    return [str(message) for message in get_messages(request)]
+
+
+def main_moves_on_against(change: Change) -> None:
+    """main's f2 becomes a * b while the change's is a - b: the change no longer merges."""
+    work = change.work  # type: ignore[attr-defined]  # set by the change fixture
+    work.git("checkout", "--quiet", "main")
+    other = CALC.replace("def f2(a, b):\n    return a + b", "def f2(a, b):\n    return a * b")
+    work.commit({"calc.py": other}, "meanwhile on main")
+    work.git("push", "--quiet", "origin", "HEAD:refs/heads/main")
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +176,62 @@ def test_merge_from_the_page_and_a_conflict_shown_with_its_paths(web, change):
 
     change.refresh_from_db()
     assert response.status_code == 302 and change.status == "merged"
+
+
+def test_close_from_the_page_and_closing_again_is_said_on_the_page(
+    web: Client, change: Change
+) -> None:
+    closed = web.post(f"/changes/{change.pk}/close/")
+    again = web.post(f"/changes/{change.pk}/close/")
+
+    change.refresh_from_db()
+    assert change.status == "closed"
+    assert closed.status_code == 302 and closed["Location"] == f"/changes/{change.pk}/"
+    assert flashed(closed.wsgi_request) == []
+    assert again.status_code == 302 and again["Location"] == f"/changes/{change.pk}/"
+    assert flashed(again.wsgi_request) == ["The change is closed."]
+
+
+def test_send_conflict_from_the_page_messages_the_agent_with_the_paths(
+    web: Client, change: Change, agent: Agent
+) -> None:
+    main_moves_on_against(change)
+
+    response = web.post(f"/changes/{change.pk}/send-conflict/")
+
+    assert response.status_code == 302 and response["Location"] == f"/changes/{change.pk}/"
+    assert flashed(response.wsgi_request) == ["Sent the conflict to @coder."]
+    message = Message.objects.get(thread=change.thread, data__change_id=change.pk)
+    assert message.data == {"change_id": change.pk, "conflicts": ["calc.py"]}
+    assert list(message.deliveries.values_list("agent", flat=True)) == [agent.pk]
+
+
+def test_send_conflict_of_a_change_that_merges_cleanly_is_said_on_the_page(
+    web: Client, change: Change
+) -> None:
+    response = web.post(f"/changes/{change.pk}/send-conflict/")
+
+    assert response.status_code == 302 and response["Location"] == f"/changes/{change.pk}/"
+    refusal = "The change merges cleanly: there is no conflict to send."
+    assert flashed(response.wsgi_request) == [refusal]
+    assert not Message.objects.filter(data__change_id=change.pk, author_user__isnull=False)
+
+
+def test_a_viewer_can_not_close_or_send_a_conflict_from_the_page(
+    change: Change, viewer: Membership
+) -> None:
+    main_moves_on_against(change)
+    client = web_client_for(viewer.user)
+
+    statuses = [
+        client.post(f"/changes/{change.pk}/close/").status_code,
+        client.post(f"/changes/{change.pk}/send-conflict/").status_code,
+    ]
+
+    change.refresh_from_db()
+    assert statuses == [403, 403]
+    assert change.status == "open"
+    assert not Message.objects.filter(data__change_id=change.pk, author_user__isnull=False)
 
 
 def test_another_teams_pages_and_sockets_are_404(change, other_team, owner):
