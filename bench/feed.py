@@ -277,7 +277,7 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
         # Warm-up posts (counted for loss/order, not for latency), then the measured run.
         expected: list[int] = []
         pool = ThreadPoolExecutor(max_workers=args.post_concurrency, thread_name_prefix="post")
-        warm = _post_schedule(api, pool, thread_id, args.warmup, args.rate, "w")
+        warm = post_schedule(api, pool, thread_id, args.warmup, args.rate, "w")
         expected += [seq for seq, *_ in warm if seq is not None]
         time.sleep(1.0)
 
@@ -296,7 +296,7 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
             pipe.send(("start",))
         cpu.begin()
         profiler = stack.profile("daphne", args.messages / args.rate, rate=200, gil=True)
-        posts = _post_schedule(api, pool, thread_id, args.messages, args.rate, "m")
+        posts = post_schedule(api, pool, thread_id, args.messages, args.rate, "m")
         pool.shutdown(wait=True)
         expected += [seq for seq, *_ in posts if seq is not None]
         for _, pipe in workers:
@@ -314,7 +314,7 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
             profiler.wait(timeout=120)
             result.notes.append(f"py-spy profile of daphne: {stack.profile_path('daphne')}")
 
-        _fill(result, args, posts, expected, outcomes, cpu)
+        fill(result, args, posts, expected, outcomes, cpu)
     except Exception as exc:
         stack.note_error(layer, exc, result.notes)
     finally:
@@ -329,7 +329,7 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
     return result
 
 
-def _post_schedule(
+def post_schedule(
     api: Api, pool: ThreadPoolExecutor, thread_id: int, count: int, rate: float, tag: str
 ) -> list[tuple[int | None, int, float, float]]:
     """Post `count` messages on an open-loop schedule; (seq, sent_ns, http_ms, late_ms) each."""
@@ -353,7 +353,7 @@ def _post_schedule(
     return open_loop(pool, count, rate, post)
 
 
-def _fill(
+def fill(
     result: Result,
     args: argparse.Namespace,
     posts: list[tuple[int | None, int, float, float]],

@@ -56,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.feed import TARGET_P99_MS, _fill, _post_schedule, us_per_delivery, viewer_process
+from bench.feed import TARGET_P99_MS, fill, post_schedule, us_per_delivery, viewer_process
 from bench.feed import Result as StepResult
 from bench.stack import (
     Api,
@@ -176,7 +176,7 @@ def run_step(
                 result.notes.append(f"connect errors: {payload[1]}")
 
         expected: list[int] = []
-        warm = _post_schedule(poster, pool, thread_id, args.warmup, min(rate, 20.0), "w")
+        warm = post_schedule(poster, pool, thread_id, args.warmup, min(rate, 20.0), "w")
         expected += [seq for seq, *_ in warm if seq is not None]
         time.sleep(0.5)
 
@@ -192,7 +192,7 @@ def run_step(
             pipe.send(("start",))
         cpu.begin()
         count = max(2, round(rate * args.step_seconds))
-        posts = _post_schedule(poster, pool, thread_id, count, rate, "m")
+        posts = post_schedule(poster, pool, thread_id, count, rate, "m")
         expected += [seq for seq, *_ in posts if seq is not None]
         for _, pipe in workers:
             pipe.send(("done", expected))
@@ -205,7 +205,7 @@ def run_step(
                 raise RuntimeError(f"viewer process failed: {payload['fatal']}")
             outcomes.append(payload)
         cpu.end()
-        _fill(result, args, posts, expected, outcomes, cpu)
+        fill(result, args, posts, expected, outcomes, cpu)
         step.per_server_cpu = [cpu.percent(f"server{i}") for i in range(n)]
     except Exception as exc:
         stack.note_error(label, exc, result.notes)
