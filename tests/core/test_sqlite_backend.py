@@ -117,3 +117,30 @@ def test_without_turns_the_same_wait_fails(tmp_path):
 
     assert len(errors) == 1 and isinstance(errors[0], DatabaseError)
     assert "locked" in str(errors[0])
+
+
+def test_statements_are_rewritten_for_sqlite_as_django_does_and_each_once(database):
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    from apps.core.backends.sqlite3 import base
+
+    conn = database["default"]
+    conn.ensure_connection()
+    cursor = conn.connection.cursor(factory=SQLiteCursorWrapper)
+    statements = [
+        "SELECT name FROM item WHERE name = %s AND name LIKE '%%x%%'",
+        "INSERT INTO item VALUES (%s), (%s)",
+        "SELECT '100%%' || %s",
+        "SELECT " + ", ".join(["%s"] * 2000),  # long: rewritten, not kept
+    ]
+    base._qmark.cache_clear()
+    with conn.cursor() as ours:
+        assert isinstance(ours.cursor, base.CursorWrapper)
+        for _ in range(2):
+            for sql in statements:
+                assert ours.cursor.convert_query(sql) == cursor.convert_query(sql)
+        named = "SELECT %(a)s, %(b)s"
+        assert ours.cursor.convert_query(named, param_names=["a", "b"]) == "SELECT :a, :b"
+        ours.execute("INSERT INTO item VALUES (%s), (%s)", ["a%", "b"])
+    assert base._qmark.cache_info().misses == 3  # the three short ones, once each
+    assert names(database) == ["a%", "b"]
