@@ -263,9 +263,10 @@ def _store_all(parts: list[Part]) -> None:
                 run.error = updates["error"] = str(event.data.get("message", ""))[:2000]
         items = [m for m in (_message_for(e, run) for e in masked) if m is not None]
         if items and run.thread_id is not None:
-            thread = appends[run.thread_id][0] if run.thread_id in appends else run.thread
-            assert thread is not None
-            appends.setdefault(run.thread_id, (thread, []))[1].extend(items)
+            if run.thread_id not in appends:
+                assert run.thread is not None
+                appends[run.thread_id] = (run.thread, [])
+            appends[run.thread_id][1].extend(items)
     RunEvent.objects.bulk_create(run_events)
     for run, updates in updated.values():
         Run.objects.filter(pk=run.pk).update(**updates)
