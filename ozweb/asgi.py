@@ -6,7 +6,10 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ozweb.settings")
+from apps.core.daphne_requests import without_form_parsing  # noqa: E402
 from apps.core.handlers import OneHopASGIHandler, get_asgi_application  # noqa: E402
+
+without_form_parsing()
 
 django_asgi_app: OneHopASGIHandler | ASGIStaticFilesHandler = get_asgi_application()
 if settings.OZWEB_SERVE_STATIC:

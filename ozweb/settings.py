@@ -123,7 +123,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "apps.core.csp.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a login refused for a lockout into its 429 (apps.core.login_lockout).
     "axes.middleware.AxesMiddleware",

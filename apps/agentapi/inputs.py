@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -171,3 +172,26 @@ def _input_class(verb: str) -> type[serializers.Serializer]:
 INPUT_CLASSES: dict[str, type[serializers.Serializer]] = {
     verb: _input_class(verb) for verb in VERBS
 }
+
+
+# One checker per verb per thread, reused: building a serializer deep-copies each of its
+# fields, which re-runs every field's __init__ (a twentieth of an agent message's CPU;
+# bench/writes.py, py-spy). A check runs start to end on its thread, with nothing kept from
+# the last one but the bound fields, which hold no state of a check.
+_checkers = threading.local()
+
+
+def arguments_check(verb: str, data: Any) -> tuple[dict[str, Any] | None, Any]:
+    """`verb`'s arguments in `data`, validated: (arguments, None), or (None, the errors as
+    DRF gives them)."""
+    by_verb: dict[str, serializers.Serializer] = _checkers.__dict__.setdefault("by_verb", {})
+    checker = by_verb.get(verb)
+    if checker is None:
+        checker = by_verb[verb] = INPUT_CLASSES[verb](data=data)
+    else:
+        checker.initial_data = data
+        for done in ("_validated_data", "_errors", "_data"):
+            checker.__dict__.pop(done, None)
+    if checker.is_valid():
+        return dict(checker.validated_data), None
+    return None, checker.errors

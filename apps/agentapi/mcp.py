@@ -36,7 +36,7 @@ from apps.agentapi.auth import (
     TooManyRequests,
     run_for_authorization,
 )
-from apps.agentapi.inputs import INPUT_CLASSES
+from apps.agentapi.inputs import arguments_check
 from apps.agentapi.parity import DjangoParity
 from apps.agentapi.pool import in_pool
 from apps.agentapi.rest import invalid_reply
@@ -74,11 +74,11 @@ async def _call(ctx: Context, verb: str, **arguments: Any) -> dict[str, Any]:
         raise ToolError(MISSING_TOKEN)
     # Checked as the REST door checks them (ids in range, media types, ...), beyond the types
     # the SDK checks from the signatures below.
-    checked = INPUT_CLASSES[verb](data=arguments)
-    if not checked.is_valid():
-        raise ToolError(invalid_reply(checked.errors).body["detail"])
+    checked, errors = arguments_check(verb, arguments)
+    if checked is None:
+        raise ToolError(invalid_reply(errors).body["detail"])
     try:
-        result = await _verb_call(run=run, verb=verb, arguments=dict(checked.validated_data))
+        result = await _verb_call(run=run, verb=verb, arguments=checked)
         return await child_result(result) if isinstance(result, ChildWait) else result
     except ServiceError as exc:
         raise ToolError(exc.message) from None

@@ -28,7 +28,7 @@ from apps.agentapi.auth import (
     TooManyRequests,
     run_for_authorization,
 )
-from apps.agentapi.inputs import INPUT_CLASSES
+from apps.agentapi.inputs import arguments_check
 from apps.agentapi.parity import DjangoParity
 from apps.agentapi.pool import in_pool
 from apps.agentapi.verbs import VERBS, request_max_bytes, verb_call
@@ -112,10 +112,10 @@ def answer(*, verb: str, authorization: str, body: bytes, address: str | None) -
             return Reply(400, {"detail": str(exc), "code": "too_deep"})
         except (UnicodeDecodeError, ValueError) as exc:
             return Reply(400, {"detail": f"JSON parse error - {exc}", "code": "parse_error"})
-        arguments = INPUT_CLASSES[verb](data=data)
-        if not arguments.is_valid():
-            return invalid_reply(arguments.errors)
-        result = verb_call(run=run, verb=verb, arguments=dict(arguments.validated_data))
+        arguments, errors = arguments_check(verb, data)
+        if arguments is None:
+            return invalid_reply(errors)
+        result = verb_call(run=run, verb=verb, arguments=arguments)
     except ServiceError as exc:
         return error_reply(exc)
     return result if isinstance(result, ChildWait) else Reply(200, result)

@@ -10,16 +10,28 @@ could still serve must fail, not half succeed.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends import cached_db
 from django.contrib.sessions.backends.db import SessionStore as DBStore
+from django.core.cache import BaseCache, caches
 
 logger = logging.getLogger(__name__)
 
 
 class SessionStore(cached_db.SessionStore):
+    def __init__(self, session_key: str | None = None) -> None:
+        # The cache is looked up on first use, not here: SessionMiddleware makes a session for
+        # every request, the agent doors' too (apps.agentapi.parity), which never read it.
+        DBStore.__init__(self, session_key)
+
+    @functools.cached_property
+    def _cache(self) -> BaseCache:
+        return caches[settings.SESSION_CACHE_ALIAS]
+
     def load(self) -> dict[str, Any]:
         try:
             return super().load()

@@ -53,6 +53,7 @@ from apps.runs.sandboxes.base import (
     SandboxProcess,
     SandboxSpec,
 )
+from apps.runs.selectors import run_control_look
 from apps.runs.tokens import token_issue
 from apps.runs.transitions import run_heartbeat, run_transition
 from apps.runs.wakeup import Subscription
@@ -440,16 +441,13 @@ class RunExecution:
     def check_control(self) -> None:
         """Obey a stop request; hand over messages that arrived for this run."""
         try:
-            if not self.cancelled:
-                flags = Run.objects.filter(pk=self.run.pk).values_list(
-                    "cancel_requested", flat=True
-                )
-                if flags and flags[0]:
-                    self.cancelled = True
-                    self.kill()
-                    return
-            if self.takes_input():
-                self.deliver(deliveries_take(slot=self.slot))
+            look = run_control_look(run_id=self.run.pk)
+            if look is not None and look.cancel_requested and not self.cancelled:
+                self.cancelled = True
+                self.kill()
+                return
+            if self.takes_input() and (look is None or look.messages_waiting):
+                self.deliver(deliveries_take(slot=self.slot, looked=look is not None))
         finally:
             connections_done()
 

@@ -14,6 +14,7 @@ from django.db import models, router
 
 from apps.agents.models import Agent
 from apps.core import sql
+from apps.core.prepared import PreparedQuery
 from apps.core.secretbox import token_hash
 from apps.runs.models import ACTIVE_STATUSES, Run, RunToken
 from apps.teams.models import Team
@@ -73,6 +74,12 @@ class _LoadedRun:
         return run
 
 
+# Each run's is loaded again every RUN_CACHE_SECONDS (apps.core.prepared: compiled once).
+_run_loaded: PreparedQuery[Run] = PreparedQuery(
+    lambda run_id: Run.objects.select_related("agent", "team", "thread").filter(pk=run_id),
+    run_id=int,
+)
+
 _runs: dict[str, _LoadedRun] = {}  # by key hash
 _runs_lock = threading.Lock()
 
@@ -110,9 +117,10 @@ def run_for_token(raw: str) -> Run | None:
         cached = _runs.get(key)
     if cached is not None and cached.run_id == found[0] and now - cached.at < RUN_CACHE_SECONDS:
         return cached.instance()
-    run = Run.objects.select_related("agent", "team", "thread").filter(pk=found[0]).first()
-    if run is None:
+    loaded_runs = _run_loaded(run_id=found[0])
+    if not loaded_runs:
         return None
+    run = loaded_runs[0]
     loaded = _LoadedRun.of(run, at=now)
     with _runs_lock:
         if len(_runs) >= RUN_CACHE_MAX:
