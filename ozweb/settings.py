@@ -46,6 +46,8 @@ SESSION_COOKIE_SECURE = env.bool("OZWEB_SESSION_COOKIE_SECURE", default=OZWEB_HT
 # written through to the database: every page and htmx post loads one, and the database
 # read was a tenth of a post's CPU (bench/writes.py).
 SESSION_ENGINE = "apps.core.sessions"
+# Django's cookie-then-session message storage, made on first use (apps.core.messages).
+MESSAGE_STORAGE = "apps.core.messages.LazyFallbackStorage"
 CSRF_COOKIE_SECURE = env.bool("OZWEB_CSRF_COOKIE_SECURE", default=OZWEB_HTTPS)
 SECURE_SSL_REDIRECT = env.bool("OZWEB_SECURE_SSL_REDIRECT", default=OZWEB_HTTPS)
 # Paths never redirected (regexes without the leading slash): the agent doors, which sandboxes

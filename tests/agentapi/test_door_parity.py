@@ -292,3 +292,33 @@ class Opaque:
 
     def __call__(self, request):
         return self.get_response(request)
+
+
+def test_the_doors_remember_a_paths_resolution_per_urlconf(settings):
+    """Resolved once per path (apps.agentapi.parity._resolve), as Django resolves it."""
+    from django.urls import resolve
+
+    from apps.agentapi.parity import DjangoParity
+
+    parity = DjangoParity()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/agent/whoami/",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    first = parity.request(scope)
+    second = parity.request(scope)
+    assert first is not None and second is not None
+    assert second.resolver_match is first.resolver_match  # remembered
+    expected = resolve("/api/v1/agent/whoami/")
+    assert (first.resolver_match.func, first.resolver_match.url_name) == (
+        expected.func,
+        expected.url_name,
+    )
+    other = parity.request({**scope, "path": "/api/v1/agent/list_team/"})
+    assert other is not None and other.resolver_match.url_name == "list_team"
+    assert parity.request({**scope, "path": "/api/v1/agent/nope/x/"}) is None  # Django's 404

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.core import sql
 from apps.core.db import connections_done
 from apps.threads.models import Message, Thread
+from tests.factories import AgentFactory
 
 
 def test_names_come_from_the_models_and_values_are_never_formatted_in():
@@ -40,6 +41,41 @@ def test_insert_stores_rows_as_bulk_create_would(thread, monkeypatch):
         assert (again.seq, again.body, again.data, again.hop) == (k + 1, f"m{k}", message.data, k)
         assert again.created_at > at  # auto_now_add applies
         assert again.kind == "text"  # and so do field defaults
+
+
+def bound_as(value):
+    """A bound value's type and content (psycopg's Jsonb wrappers do not compare equal)."""
+    return type(value), getattr(value, "obj", value)
+
+
+def test_insert_binds_what_djangos_own_preparation_gives(thread, monkeypatch):
+    """The values passed as they are (ints, strings, booleans of plain fields) and the ones
+    Django prepares (datetimes, JSON, None, a value of another type) bind as Django's
+    get_db_prep_save gives them, on this database."""
+    from django.db import connection
+
+    from apps.threads.models import Delivery
+
+    bound: list[list] = []
+    rows = sql.rows
+
+    def capture(template, params=(), **names):
+        bound.append(list(params))
+        return rows(template, params, **names)
+
+    monkeypatch.setattr(sql, "rows", capture)
+    message = Message(thread=thread, seq=7, body="b", data={"to": ["@x"]}, hop=True, kind="text")
+    sql.insert([message])
+    delivery = Delivery(message=message, agent=AgentFactory(team=thread.team), held=False)
+    delivery.attempts = "3"  # a string for an int column: prepared (3), not passed as it is
+    sql.insert([delivery])
+
+    for obj, params in zip([message, delivery], bound, strict=True):
+        fields = [f for f in type(obj)._meta.concrete_fields if not f.primary_key]
+        expected = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+        assert [bound_as(p) for p in params] == [bound_as(e) for e in expected]
+    assert Delivery.objects.get(pk=delivery.pk).attempts == 3
+    assert Message.objects.get(pk=message.pk).hop == 1
 
 
 def test_row_rows_and_execute(thread):

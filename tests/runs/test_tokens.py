@@ -45,3 +45,30 @@ def test_a_reused_run_is_one_query_and_each_caller_gets_its_own(issued, django_a
     assert third.agent.handle == first.agent.handle == run.agent.handle
     assert third.usage == first.usage == {}
     assert third.agent is not second.agent and third.thread is not second.thread
+
+
+def test_a_reused_runs_instances_are_as_the_database_loads_them(issued):
+    from apps.agents.models import Agent
+    from apps.runs.models import Run
+    from apps.teams.models import Team
+    from apps.threads.models import Thread
+
+    run, token = issued
+    run_for_token(token)
+    reused = run_for_token(token)  # from the loaded values
+    for mine, loaded in [
+        (reused, Run.objects.get(pk=run.pk)),
+        (reused.agent, Agent.objects.get(pk=run.agent_id)),
+        (reused.team, Team.objects.get(pk=run.team_id)),
+        (reused.thread, Thread.objects.get(pk=run.thread_id)),
+    ]:
+        assert type(mine) is type(loaded) and mine == loaded
+        assert (mine._state.adding, mine._state.db) == (False, loaded._state.db)
+        fields = [f.attname for f in type(loaded)._meta.concrete_fields]
+        assert [getattr(mine, f) for f in fields] == [getattr(loaded, f) for f in fields]
+    # They behave as loaded ones: saved as updates, refreshed, related objects as set.
+    reused.agent.display_name = "Renamed"
+    reused.agent.save(update_fields=["display_name"])
+    assert Agent.objects.get(pk=run.agent_id).display_name == "Renamed"
+    reused.refresh_from_db()
+    assert reused.agent.pk == run.agent_id and reused.thread.pk == run.thread_id
