@@ -44,6 +44,12 @@ channel message and waits for the runs to succeed (cancelling stragglers).
 CPU: daphne (% of a core), the agent processes, this process (the senders), the machine, and
 what is not ours (others' tests on this shared machine), with the busiest processes listed.
 
+The reference, measured in the same run once the runs have ended (`--no-reference` skips it):
+`bench.references:bare_asgi` under its own daphne, sent as many requests of the same shape
+(`POST /api/v1/agent/send_message/`, a bearer token, the same body) at the same rate over as
+many keep-alive connections by the same client. Its CPU per request is printed, and the server
+side's CPU per delivered message over it: absolute times differ by machine, the ratio less.
+
 What it took on this 2-core machine (Nov 2026): at first embedded mode topped out at ~50
 messages/s, with ~20 ms of daphne CPU per message. Now it is ~3 ms, and 200 messages/s has a
 p99 well under the target, because (1) daphne answers the agent verbs in front of Django on a
@@ -95,6 +101,7 @@ from bench.stack import (
     ScaledStack,
     Stack,
     fmt,
+    free_port,
     log,
     machine_line,
     open_loop,
@@ -104,6 +111,8 @@ from bench.stack import (
     require_harness_image,
     run_each,
     stack_options,
+    start_daphne,
+    stop,
     table,
     wait_for_quiet,
 )
@@ -241,7 +250,20 @@ class Result:
     db_cpu: float = float("nan")
     server_us_per_msg: float = float("nan")
     servers: int = 1
+    # The reference, measured in the same run: `bench.references:bare_asgi` under daphne, sent
+    # the same requests (body, headers, rate, connections) by the same client.
+    bare_ok: int = 0
+    bare_errors: int = 0
+    bare_us_per_req: float = float("nan")
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        """The server side's CPU per delivered message over the bare request's."""
+        if not self.bare_ok:
+            return float("nan")
+        per_msg = self.server_us_per_msg if self.mode == "scaled" else self.daphne_us_per_msg
+        return per_msg / self.bare_us_per_req
 
     @property
     def label(self) -> str:
@@ -448,6 +470,48 @@ class Bench:
         return counts
 
 
+def measure_bare(stack: Stack, args: argparse.Namespace, result: Result) -> None:
+    """The reference: as many `send_message`-shaped requests as the measured window's, at the
+    same rate over as many keep-alive connections, to a bare ASGI app under daphne; its CPU."""
+    port = free_port()
+    logs = stack.tmp / "bare"  # not over ozweb's daphne.log
+    logs.mkdir(exist_ok=True)
+    bare = start_daphne("bench.references:bare_asgi", port, cwd=stack.src, env=stack.env, logs=logs)
+    try:
+        client = AgentApi(port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.api.request("GET", "/")[0] == 200:
+                    break
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bare ASGI app did not answer") from None
+                time.sleep(0.1)
+        token = "x" * 43  # a run token's length (secrets.token_urlsafe(32))
+
+        def one(i: int, due_ns: int) -> bool:
+            try:
+                status, _ = client.send(token, "m01", f"MSG {i} {time.time_ns()}")
+            except (OSError, http.client.HTTPException):
+                return False
+            return status == 201
+
+        with ThreadPoolExecutor(args.concurrency, thread_name_prefix="bare") as pool:
+            open_loop(pool, args.warmup, args.rate, one)
+            wait_for_quiet(args.quiet_wait)
+            cpu = CpuWatch({"bare": [bare.pid]})
+            cpu.begin()
+            outcomes = open_loop(pool, int(args.rate * args.seconds), args.rate, one)
+            cpu.end()
+        result.bare_ok = sum(outcomes)
+        result.bare_errors = len(outcomes) - result.bare_ok
+        used = cpu.used.get("bare", float("nan"))
+        result.bare_us_per_req = 1e6 * used / max(1, result.bare_ok)
+    finally:
+        stop([bare])
+
+
 def agent_pids() -> list[int]:
     """The agent programs (local children of daphne, or in containers: the host sees them)."""
     return pids_where(lambda entry: MARKER.encode() in (entry / "cmdline").read_bytes())
@@ -532,6 +596,9 @@ def run_sandbox(item: str, args: argparse.Namespace) -> Result:
         result.runs_end = bench.quit_all(30)
         if result.runs_end.get("succeeded", 0) != args.agents:
             result.notes.append(f"runs at the end: {result.runs_end}")
+        if args.reference:
+            log(f"{sandbox}: the reference (a bare ASGI request under daphne)")
+            measure_bare(stack, args, result)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -661,6 +728,14 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ),
         ("CPU agents / senders %", [pair(r.agents_cpu, r.bench_cpu, "{:.0f}") for r in results]),
         *(scaled_rows(results) if any(r.mode == "scaled" for r in results) else []),
+        (
+            "bare ASGI request µs (ok / errors)",
+            [
+                f"{fmt(r.bare_us_per_req, '{:.0f}')} ({r.bare_ok} / {r.bare_errors})"
+                for r in results
+            ],
+        ),
+        ("server CPU per msg ÷ bare request", [fmt(r.ratio, "{:.1f}×") for r in results]),
         ("CPU machine % (all cores)", [fmt(r.machine_cpu, "{:.0f}") for r in results]),
         ("CPU not ours % of a core", [fmt(r.others_cpu, "{:.0f}") for r in results]),
         ("machine busy before %", [fmt(r.busy_before, "{:.0f}") for r in results]),
@@ -732,6 +807,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--idle-seconds", type=float, default=3.0, help="daphne's idle CPU with the runs up"
+    )
+    parser.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="skip the reference (a bare ASGI request under daphne, same requests and rate)",
     )
     stack_options(parser, quiet_wait=20, runs=True)
     args = parser.parse_args(argv)
