@@ -5,22 +5,40 @@ dataclasses.asdict of the response's policy parts (deep copies, ~60 µs for two 
 the policy itself (~30 µs), 3-4% of an agent message's CPU (bench/writes.py, py-spy). When a
 response and its request ask for nothing of their own (no `@csp_update`, `@csp_replace`,
 `@csp`, nor a nonce), the header is a function of the settings alone: it is built once per
-setting value and reused; everything else is built by django-csp as before. The parts are
-handed over as they are, not deep-copied: build_policy only reads them.
+setting value and reused. Every other response goes through django-csp's own
+`process_response`, unchanged.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import http.client
 from typing import Any
 
-from csp import middleware as csp_middleware
-from csp.middleware import PolicyParts
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject
+from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.utils import build_policy
+from django.conf import settings
 from django.core.signals import setting_changed
+from django.http import HttpRequest, HttpResponseBase
 
 POLICY_SETTINGS = frozenset({"CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY"})
+
+# What a response's decorators or a request's nonce set (django-csp's get_policy_parts reads
+# these): any of them makes the policy the response's own.
+RESPONSE_PARTS = (
+    "_csp_config", "_csp_update", "_csp_replace",
+    "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro",
+)  # fmt: skip
+
+# (report only, header, the response's exemption, the policy's setting)
+HEADERS = (
+    (False, HEADER, "_csp_exempt", "CONTENT_SECURITY_POLICY"),
+    (True, HEADER_REPORT_ONLY, "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
+)
+
+DEBUG_EXEMPT = (http.client.INTERNAL_SERVER_ERROR, http.client.NOT_FOUND)
 
 
 @functools.cache
@@ -28,36 +46,34 @@ def settings_policy(report_only: bool) -> str:
     return build_policy(report_only=report_only)
 
 
-def policy(
-    config: Any = None,
-    update: Any = None,
-    replace: Any = None,
-    nonce: str | None = None,
-    report_only: bool = False,
-) -> str:
-    """django-csp's build_policy, cached for the settings' own policy."""
-    if config is None and update is None and replace is None and nonce is None:
-        return settings_policy(report_only)
-    return build_policy(config, update, replace, nonce, report_only)
-
-
 def _policy_settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in POLICY_SETTINGS:
         settings_policy.cache_clear()
 
 
-def parts(obj: Any) -> dict[str, Any]:
-    """dataclasses.asdict, without deep copies of the policy parts the middleware reads."""
-    if type(obj) is PolicyParts:
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    return dataclasses.asdict(obj)
-
-
 setting_changed.connect(_policy_settings_changed)
-# The middleware calls its module's asdict and build_policy by name.
-csp_middleware.asdict = parts  # type: ignore[assignment]  # (asdict's stub is overloaded)
-csp_middleware.build_policy = policy
 
 
-class CSPMiddleware(csp_middleware.CSPMiddleware):
-    """django-csp's CSPMiddleware, importing this module (settings.MIDDLEWARE names it)."""
+class CSPMiddleware(DjangoCSPMiddleware):
+    """django-csp's CSPMiddleware (settings.MIDDLEWARE names this one), which sets the
+    settings' own policy from a cache; the same headers, under the same conditions."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in RESPONSE_PARTS
+        ):
+            return super().process_response(request, response)
+        if response.status_code in DEBUG_EXEMPT and settings.DEBUG:
+            return response
+        for report_only, header, exempt, setting in HEADERS:
+            value = settings_policy(report_only)
+            if not value or header in response or getattr(response, exempt, False) is not False:
+                continue
+            prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+            if not request.path_info.startswith(tuple(prefixes)):
+                response[header] = value
+        # As django-csp does: a nonce asked for after the header is written is an error.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response
