@@ -47,6 +47,8 @@ def columns(model: type[Model], fields: Sequence[str]) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _columns(model: type[Model], fields: tuple[str, ...], vendor: str) -> str:
+    # `vendor` is only part of the cache key: quoting differs by backend, and a process may
+    # use two (the tests run SQLite and PostgreSQL side by side).
     return ", ".join(column(model, f) for f in fields)
 
 
@@ -184,7 +186,8 @@ def _insert_parts_for(
     model: type[Model], vendor: str
 ) -> tuple[list[tuple[Any, type]], str, str, str]:
     """The fields an INSERT sets (each with the type of value it takes as it is), their quoted
-    columns, one row's bind markers, the pk."""
+    columns, one row's bind markers, the pk. `vendor` is only part of the cache key: what a
+    backend takes as it is, and its quoting, differ."""
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
     return (

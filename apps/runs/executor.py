@@ -442,12 +442,16 @@ class RunExecution:
         """Obey a stop request; hand over messages that arrived for this run."""
         try:
             look = run_control_look(run_id=self.run.pk)
-            if look is not None and look.cancel_requested and not self.cancelled:
+            if look is None:  # the run's row is gone (its agent or team deleted)
+                return
+            if look.cancel_requested and not self.cancelled:
                 self.cancelled = True
                 self.kill()
                 return
-            if self.takes_input() and (look is None or look.messages_waiting):
-                self.deliver(deliveries_take(slot=self.slot, looked=look is not None))
+            # Messages waiting here were not handed over in memory (another process took
+            # them, or the hand-over lost a race): taken as the sender's would have been.
+            if look.messages_waiting and self.takes_input():
+                self.deliver(deliveries_take(slot=self.slot))
         finally:
             connections_done()
 

@@ -150,9 +150,8 @@ def deliveries_take_prompt(*, slot: RunSlot) -> list[Delivery]:
     return taken
 
 
-def deliveries_take(*, slot: RunSlot, looked: bool = False) -> list[Delivery]:
-    """Waiting messages for the run's agent in its thread, marked delivered to this run
-    (`looked`: the caller has just seen that some wait)."""
+def deliveries_take(*, slot: RunSlot) -> list[Delivery]:
+    """Waiting messages for the run's agent in its thread, marked delivered to this run."""
     if slot.thread_id is None:
         return []
     waiting = Delivery.objects.for_run_of(
@@ -160,7 +159,7 @@ def deliveries_take(*, slot: RunSlot, looked: bool = False) -> list[Delivery]:
     )
     # Executors look often; a plain read first keeps them from taking the write lock (SQLite
     # takes it at BEGIN) when there is nothing to take.
-    if not looked and not waiting.exists():
+    if not waiting.exists():
         return []
     with transaction.atomic():
         taken = list(
