@@ -246,6 +246,9 @@ OZWEB_MAX_MESSAGE_BYTES = env.int("OZWEB_MAX_MESSAGE_BYTES", default=64 * 1024)
 OZWEB_JSON_MAX_DEPTH = env.int("OZWEB_JSON_MAX_DEPTH", default=64)
 # The largest body an inbound trigger (/hooks/<token>/) takes; larger is a 413.
 OZWEB_HOOK_MAX_BYTES = env.int("OZWEB_HOOK_MAX_BYTES", default=1024 * 1024)
+# Bytes a live viewer may leave unread before its websocket is dropped (under daphne): its
+# client reconnects and resumes from its last seq instead of the server holding it all.
+OZWEB_WS_MAX_BUFFERED_BYTES = env.int("OZWEB_WS_MAX_BUFFERED_BYTES", default=4 * 1024 * 1024)
 # Key for agent secrets at rest. Defaults to one derived from SECRET_KEY.
 OZWEB_SECRETS_KEY = env.str("OZWEB_SECRETS_KEY", default="")
 OZWEB_FEED_PAGE_SIZE = 50

@@ -11,8 +11,8 @@ holds, a socket that is not plain TCP, compression, oversize frames) takes daphn
 behind what is already queued, so the order on the wire is kept.
 
 Daphne never makes an ASGI send wait: a viewer that stops reading piles its frames up in
-twisted's buffer. `DaphneWire` drops a connection holding more than MAX_BUFFERED bytes; its
-client reconnects and resumes from its last seq.
+twisted's buffer. `DaphneWire` drops a connection holding more than
+settings.OZWEB_WS_MAX_BUFFERED_BYTES; its client reconnects and resumes from its last seq.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
 from daphne.server import Server
+from django.conf import settings
 from twisted.internet import tcp
 
 logger = logging.getLogger(__name__)
-
-MAX_BUFFERED = 4 * 1024 * 1024  # bytes a viewer may leave unread before it is dropped
 
 
 class WireText(dict[str, Any]):
@@ -65,6 +64,7 @@ class DaphneWire:
     def __init__(self, server: Server, protocol: Any) -> None:
         self.server = server
         self.protocol = protocol
+        self.max_buffered: int = settings.OZWEB_WS_MAX_BUFFERED_BYTES
 
     @classmethod
     def for_send(cls, send: Any) -> DaphneWire | None:
@@ -103,7 +103,7 @@ class DaphneWire:
             return True
         held = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         if held:
-            if held > MAX_BUFFERED:
+            if held > self.max_buffered:
                 logger.info("dropping a websocket whose viewer left %d bytes unread", held)
                 transport.abortConnection()
                 return True
