@@ -424,23 +424,23 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
             await self.send(rendered[1])
 
     def render_message(self, message_id: int) -> tuple[int, str] | None:
-        """The message's seq and its card, the same for every viewer."""
+        """The message's seq and its card, the same for every viewer (None: not here)."""
+        return self._render(message_id, "message")
+
+    def render_deliveries(self, message_id: int) -> str:
+        """The message's delivery chips, to swap in ("" when the message is not here)."""
+        rendered = self._render(message_id, "deliveries")
+        return rendered[1] if rendered is not None else ""
+
+    def _render(self, message_id: int, fragment: str) -> tuple[int, str] | None:
         try:
             message = selectors.message_get(thread=self.thread, message_id=message_id)
         except NotFound:
             return None
-        html = render_to_string("threads/thread.html#message", {"message": message, "oob": True})
-        return message.seq, html
-
-    def render_deliveries(self, message_id: int) -> str:
-        try:
-            message = selectors.message_get(thread=self.thread, message_id=message_id)
-        except NotFound:
-            return ""
-        return render_to_string(
-            "threads/thread.html#deliveries",
-            {"message": message, "deliveries": list(message.deliveries.all()), "oob": True},
-        )
+        context: dict[str, Any] = {"message": message, "oob": True}
+        if fragment == "deliveries":
+            context["deliveries"] = list(message.deliveries.all())
+        return message.seq, render_to_string(f"threads/thread.html#{fragment}", context)
 
     async def mark_read(self, *, force: bool = False, seq: int | None = None) -> None:
         """Record what this viewer has seen: at most every few seconds, and on leaving."""
