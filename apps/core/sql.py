@@ -1,4 +1,4 @@
-"""Plain SQL for the few statements on the agent-message path.
+"""Plain SQL for the few statements on the agent-message and run-output paths.
 
 Building a query costs the ORM 0.2–1 ms of Python; SQLite runs these statements in about
 20 µs. With hundreds of agent messages a second, query building was most of the server's CPU
@@ -9,7 +9,7 @@ models, so a rename stays in one place, and run on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -141,6 +141,25 @@ def insert(objs: list[M]) -> list[M]:
             obj._state.adding = False
             obj._state.db = connection.alias
     return objs
+
+
+def update(model: type[Model], pk: Any, changes: Mapping[str, Any]) -> int:
+    """`model.objects.filter(pk=pk).update(**changes)` for plain values of concrete fields
+    (no expressions), without the query compiler; the number of rows changed."""
+    names = tuple(changes)
+    return execute(
+        "UPDATE {Model} SET {assignments} WHERE {pk} = %s",
+        [value(model, name, v) for name, v in changes.items()] + [pk],
+        Model=model,
+        assignments=_assignments(model, names, connection.vendor),
+        pk=quote(model._meta.pk.column),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _assignments(model: type[Model], fields: tuple[str, ...], vendor: str) -> str:
+    # `vendor` is only part of the cache key, as in _columns.
+    return ", ".join(f"{column(model, f)} = %s" for f in fields)
 
 
 # Fields whose get_db_prep_save hands a value of this exact type to the database unchanged

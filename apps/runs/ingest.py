@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
+from apps.core import sql
 from apps.core.db import connections_done
 from apps.harnesses.base import EventKind, NormalizedEvent
 from apps.runs.masking import SecretMask
@@ -34,6 +35,13 @@ from apps.threads.services import NewMessage, messages_append
 logger = logging.getLogger(__name__)
 
 MAX_BATCHES_PER_TRANSACTION = 200
+# A transaction starts at most this often: batches that arrive sooner after the last one wait
+# for the next, with everything else that came meanwhile. One run printing now and then is
+# stored at once; runs streaming together share a transaction per gap instead of taking one
+# each (bench/runs.py, 10 agents × 100 lines/s: ~200 transactions, broadcasts and frames to
+# every viewer a second, each of a few lines). As long as the executors' FLUSH_SECONDS, so
+# that one streaming run's batches never wait here.
+TRANSACTION_GAP_SECONDS = 0.05
 # While the database is unreachable (a restart, a failover) the writer keeps the batches and
 # tries again for this long before it gives them up (tests/faults/test_postgres_restart.py).
 STORE_RETRY_SECONDS = 60.0
@@ -76,8 +84,13 @@ class IngestWriter:
                 self._thread.start()
 
     def _run(self) -> None:
+        started = -TRANSACTION_GAP_SECONDS
         while True:
             batches = [self._queue.get()]
+            wait = started + TRANSACTION_GAP_SECONDS - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            started = time.monotonic()
             while len(batches) < MAX_BATCHES_PER_TRANSACTION:
                 try:
                     batches.append(self._queue.get_nowait())
@@ -267,9 +280,10 @@ def _store_all(parts: list[Part]) -> None:
                 assert run.thread is not None
                 appends[run.thread_id] = (run.thread, [])
             appends[run.thread_id][1].extend(items)
-    RunEvent.objects.bulk_create(run_events)
+    # Plain SQL (apps.core.sql): every line an agent prints comes through here.
+    sql.insert(run_events)
     for run, updates in updated.values():
-        Run.objects.filter(pk=run.pk).update(**updates)
+        sql.update(Run, run.pk, updates)
     for thread, items in appends.values():
         messages_append(thread=thread, items=items)
 

@@ -97,6 +97,31 @@ def test_row_rows_and_execute(thread):
     ) == [(thread.pk,)]
 
 
+def test_update_changes_one_row_as_querysets_update_does(team, thread):
+    from apps.runs.models import Run
+
+    agent = AgentFactory(team=team, handle="updated")
+    runs = [
+        Run.objects.create(team=team, agent=agent, thread=thread, prompt="go") for _ in range(3)
+    ]
+    changes = {
+        "last_event_seq": 7,
+        "session_id": "O'Brien; DROP TABLE x",
+        "usage": {"input_tokens": 3, "ü": [1.5, None]},
+        "error": "",
+    }
+
+    assert sql.update(Run, runs[0].pk, changes) == 1
+    Run.objects.filter(pk=runs[1].pk).update(**changes)  # the ORM's own, to compare with
+    assert sql.update(Run, -1, changes) == 0
+
+    got, orm, untouched = (
+        Run.objects.filter(pk=r.pk).values(*changes, "prompt").get() for r in runs
+    )
+    assert got == orm == {**changes, "prompt": "go"}
+    assert untouched["last_event_seq"] == 0 and untouched["usage"] != changes["usage"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_connections_done_keeps_only_a_healthy_sqlite_connection():
     from django.db import connection, transaction

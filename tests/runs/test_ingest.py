@@ -3,6 +3,7 @@ thread keep each run's order, and reach the feed as one append and one broadcast
 
 from __future__ import annotations
 
+import time
 from unittest import mock
 
 import pytest
@@ -71,3 +72,36 @@ def test_batches_of_several_runs_share_one_append_and_keep_each_runs_order(team,
         assert run.last_event_seq == len(seqs)
     assert runs[0].stdout_lines == 5 and runs[1].stdout_lines == 4
     assert secret not in str(list(RunEvent.objects.values_list("data", flat=True)))
+
+
+def test_a_lone_batch_is_stored_at_once_and_a_burst_waits_for_one_transaction(monkeypatch):
+    """The writer starts a transaction at most every TRANSACTION_GAP_SECONDS: what comes
+    within the gap after one waits and shares the next."""
+    from apps.runs import ingest
+
+    gap = 0.5  # long enough that the burst below is all queued before the gap ends
+    monkeypatch.setattr(ingest, "TRANSACTION_GAP_SECONDS", gap)
+    stored: list[tuple[float, list[Batch]]] = []
+
+    def store(batches: list[Batch]) -> None:
+        stored.append((time.monotonic(), batches))
+        for batch in batches:
+            batch.done.set()
+
+    writer = IngestWriter()
+    monkeypatch.setattr(writer, "_store", store)
+    run = Run(pk=1)
+
+    def batch() -> Batch:
+        return Batch(run=run, events=[text("x")], secrets=SecretMask([]), stdout_lines=1)
+
+    submitted = time.monotonic()
+    lone = writer.submit(batch())
+    lone.wait(timeout=10)
+    assert stored[0][0] - submitted < gap  # no wait after an idle writer
+    burst = [writer.submit(batch()) for _ in range(5)]
+    for b in burst:
+        b.wait(timeout=10)
+
+    assert [batches for _, batches in stored] == [[lone], burst]  # one transaction for five
+    assert stored[1][0] - stored[0][0] >= gap
