@@ -9,8 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest, Lower
+from django.db.models.functions import Lower
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
@@ -398,10 +397,27 @@ def _publish_mentions(*, thread: Thread, messages: list[Message], items: list[Ne
 def thread_mark_read(*, thread: Thread, user: User, seq: int | None = None) -> None:
     if seq is None:
         seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
-    state, created = ThreadReadState.objects.get_or_create(
-        thread=thread, user=user, defaults={"last_read_seq": seq}
+    # Plain SQL (apps.core.sql): every live viewer marks what it has seen every few seconds
+    # and on leaving. A read first: usually there is a row and often nothing to move.
+    found = sql.row(
+        "SELECT {State.id}, {State.last_read_seq} FROM {State} "
+        "WHERE {State.thread} = %s AND {State.user} = %s",
+        [thread.pk, user.pk],
+        State=ThreadReadState,
     )
-    if not created and state.last_read_seq < seq:
-        ThreadReadState.objects.filter(pk=state.pk).update(
-            last_read_seq=Greatest(F("last_read_seq"), seq)
+    if found is None:
+        state, created = ThreadReadState.objects.get_or_create(
+            thread=thread, user=user, defaults={"last_read_seq": seq}
+        )
+        if created:
+            return
+        found = (state.pk, state.last_read_seq)
+    state_id, last_read_seq = found
+    if last_read_seq < seq:
+        # Only forward: a concurrent mark further on is not wound back.
+        sql.execute(
+            "UPDATE {State} SET {State.last_read_seq} = %s "
+            "WHERE {State.id} = %s AND {State.last_read_seq} < %s",
+            [seq, state_id, seq],
+            State=ThreadReadState,
         )
