@@ -44,7 +44,9 @@ Measured, each against the spec's target on this machine:
    agent running in its thread). Target: p99 line printed → on every browser's socket under
    250 ms, nothing lost or duplicated, and daphne's CPU per delivered line (its CPU seconds
    from the stream command to the last line on the last socket, over the lines it put on the
-   browsers' and the API client's sockets) at most 4× the bare relay's.
+   browsers' and the API client's sockets) at most 4× the bare relay's. The runs are told to
+   end after that (their ends are not lines delivered); daphne's CPU through their ends is
+   printed too, outside the ratio.
    The relay (bench/references.py, the `websockets` library's `broadcast`, no framework, no
    database) runs the same shape in the same run, after ozweb: as many producers, each the
    same agent program on this host with its stdout on a socket to the relay, told to stream
@@ -300,6 +302,14 @@ class Client:
 
     def finished(self, run_id: int) -> Frame | None:
         return next((f for f in self.frames if f.run == run_id and f.run_status in FINISHED), None)
+
+    def done_line(self, run_id: int) -> Frame | None:
+        """The `D <n>` line the benchmark agent prints after its stream."""
+        return next(
+            (f for f in self.frames if f.run == run_id and f.kind == "text" and
+             f.body.startswith("D ")),
+            None,
+        )  # fmt: skip
 
     def first_agent_frame(self, handle: str, after_ns: int) -> Frame | None:
         return next(
@@ -557,16 +567,21 @@ def relay_stream(
         viewers.start()
         cpu.begin()
         start_ns = time.time_ns() + int(0.3e9) + agents * int(0.05e9)
-        command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns} then=quit"
+        command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns}"
         for proc in producers:
             assert proc.stdin is not None
             proc.stdin.write((json.dumps({"type": "user", "text": command}) + "\n").encode())
             proc.stdin.flush()
-        for proc in producers:
-            proc.wait(timeout=args.seconds + 60)
         per_tag = int(args.seconds * rate_each)
+        # As for ozweb: the window ends with the last line on the last viewer's socket.
         outcomes = viewers.finish(per_tag * agents, args.drain)
         cpu.end()
+        for proc in producers:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # EOF: the program ends
+        for proc in producers:
+            proc.wait(timeout=60)
         out.fill(outcomes, per_tag, agents)
         out.server_cpu_s = cpu.used.get("relay", float("nan"))
         out.server_cpu = cpu.percent("relay")
@@ -598,6 +613,7 @@ class Stream:
     dup: int = 0
     achieved_rate: float = 0.0  # lines/s received, all agents together
     daphne_cpu: float = float("nan")  # % of one core
+    daphne_cpu_with_ends: float = float("nan")  # CPU s, through the runs' ends
     machine_cpu: float = float("nan")  # % of the machine
     client_cpu: float = float("nan")
     client_lag_max: float = float("nan")
@@ -781,19 +797,37 @@ class Bench:
         if browsers is not None:
             browsers.start()
         cpu.begin()
+        with_ends = CpuWatch({"daphne": [self.stack.pid]})
+        with_ends.begin()
         profiler = self.stack.profile(f"stream-{prefix}", args.seconds + 1)
         start_ns = time.time_ns() + int(0.3e9) + agents * int(0.05e9)
-        command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns} then=quit"
-        if browsers is not None:
-            # One thread: a message there reaches every agent running in it.
-            self.say(thread_id, command)
-        else:
-            for run_id in runs:
-                self.steer(run_id, command)
-        self.wait_finished(runs, args.seconds + 60)
+        command = f"cmd=stream rate={rate_each:g} secs={args.seconds:g} start={start_ns}"
+
+        def tell(body: str) -> None:
+            if browsers is not None:
+                # One thread: a message there reaches every agent running in it.
+                self.say(thread_id, body)
+            else:
+                for run_id in runs:
+                    self.steer(run_id, body)
+
+        tell(command)
+        # The CPU window ends with the last line on the last socket: each run's `D` line
+        # comes after its last `L` line. The runs end after it, outside the window (their
+        # ends are not lines delivered; the relay's producers have none to speak of).
+        with contextlib.suppress(TimeoutError):  # what did not come is counted as lost
+            self.client.wait(
+                lambda: all(self.client.done_line(r) for r in runs),
+                args.seconds + 60,
+                "every run's last line",
+            )
         per_agent = int(args.seconds * rate_each)
         outcomes = browsers.finish(per_agent * agents, args.drain) if browsers else []
         cpu.end()
+        tell("cmd=quit")
+        self.wait_finished(runs, 60)
+        with_ends.end()
+        s.daphne_cpu_with_ends = with_ends.used.get("daphne", float("nan"))
         if profiler is not None:
             profiler.wait(timeout=60)
         stats = self.client.stats()
@@ -1054,6 +1088,9 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                     f"{rl.received / max(1, rl.frames):.1f}; viewers' CPU % {f(b.client_cpu)} / "
                     f"{f(rl.client_cpu)}, loop lag max ms {f(b.client_lag_max)} / "
                     f"{f(rl.client_lag_max)}",
+                    f"    through the runs' ends too (not in the ratio): daphne "
+                    f"{s.daphne_cpu_with_ends:.2f} s, "
+                    f"{f(1e6 * s.daphne_cpu_with_ends / max(1, b.deliveries))} µs per line",
                 ]
                 lines += [
                     f"    {x}: {e}" for x, e in (("ozweb", b.error), ("relay", rl.error)) if e
