@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from django.db import connection, models
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Field, Model
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 
@@ -120,14 +121,23 @@ def insert(objs: list[M]) -> list[M]:
         return objs
     model = type(objs[0])
     fields, columns_sql, one, pk_column = _insert_parts(model)
+    # auto_now(_add) timestamps: one for every row of the call, as a column default in one
+    # statement would give, prepared once (per row, ~8 µs each: a run's every line has two).
+    now = timezone.now()
+    stamps = {f: f.get_db_prep_save(now, connection) for f, plain in fields if plain is _Stamp}
     for start in range(0, len(objs), INSERT_CHUNK):
         chunk = objs[start : start + INSERT_CHUNK]
-        params = [
-            value if type(value) is plain else f.get_db_prep_save(value, connection)
-            for obj in chunk
-            for f, plain in fields
-            for value in (f.pre_save(obj, True),)
-        ]
+        params = []
+        for obj in chunk:
+            for f, plain in fields:
+                if plain is _Stamp:
+                    setattr(obj, f.attname, now)
+                    params.append(stamps[f])
+                    continue
+                value = f.pre_save(obj, True)
+                params.append(
+                    value if type(value) is plain else f.get_db_prep_save(value, connection)
+                )
         found = rows(
             "INSERT INTO {Model} ({columns}) VALUES {values} RETURNING {pk}",
             params,
@@ -186,6 +196,10 @@ class _NoValue:
     """The type of no value: of a field that prepares every value."""
 
 
+class _Stamp:
+    """The mark of an auto_now(_add) timestamp, which insert sets itself."""
+
+
 def _plain_type(field: Field[Any, Any]) -> type:
     """The type of value `field` passes to the database as it is, on this connection's
     backend: integers only where the backend does not wrap them (psycopg 3's do, as Int4...)."""
@@ -193,6 +207,8 @@ def _plain_type(field: Field[Any, Any]) -> type:
     if type(target) in _INTEGER_FIELDS:
         adapt = type(connection.ops).adapt_integerfield_value
         return int if adapt is BaseDatabaseOperations.adapt_integerfield_value else _NoValue
+    if type(field) is models.DateTimeField and (field.auto_now or field.auto_now_add):
+        return _Stamp
     return _PASSED_AS_IS.get(type(target), _NoValue)
 
 

@@ -40,6 +40,7 @@ def test_insert_stores_rows_as_bulk_create_would(thread, monkeypatch):
         again = stored[message.pk]
         assert (again.seq, again.body, again.data, again.hop) == (k + 1, f"m{k}", message.data, k)
         assert again.created_at > at  # auto_now_add applies
+        assert again.created_at == message.created_at == messages[0].created_at  # one per call
         assert again.kind == "text"  # and so do field defaults
 
 
