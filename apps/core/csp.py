@@ -16,7 +16,7 @@ import http.client
 from typing import Any
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
-from csp.middleware import CheckableLazyObject
+from csp.middleware import CheckableLazyObject, PolicyParts
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
@@ -24,13 +24,6 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
 
 POLICY_SETTINGS = frozenset({"CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY"})
-
-# What a response's decorators or a request's nonce set (django-csp's get_policy_parts reads
-# these): any of them makes the policy the response's own.
-RESPONSE_PARTS = (
-    "_csp_config", "_csp_update", "_csp_replace",
-    "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro",
-)  # fmt: skip
 
 # (report only, header, the response's exemption, the policy's setting)
 HEADERS = (
@@ -61,8 +54,11 @@ class CSPMiddleware(DjangoCSPMiddleware):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        if getattr(request, "_csp_nonce", None) is not None or any(
-            getattr(response, name, None) is not None for name in RESPONSE_PARTS
+        # A response's decorators or a request's nonce make the policy its own: django-csp's.
+        if any(
+            self.get_policy_parts(request=request, response=response, report_only=ro)
+            != PolicyParts()
+            for ro in (False, True)
         ):
             return super().process_response(request, response)
         if response.status_code in DEBUG_EXEMPT and settings.DEBUG:
