@@ -437,10 +437,11 @@ class ThreadFeedConsumer(ThreadStreamConsumer):
             message = selectors.message_get(thread=self.thread, message_id=message_id)
         except NotFound:
             return None
-        context: dict[str, Any] = {"message": message, "oob": True}
-        if fragment == "deliveries":
-            context["deliveries"] = list(message.deliveries.all())
-        return message.seq, render_to_string(f"threads/thread.html#{fragment}", context)
+        # The chips are the message's prefetched deliveries (Message.delivery_rows).
+        html = render_to_string(
+            f"threads/thread.html#{fragment}", {"message": message, "oob": True}
+        )
+        return message.seq, html
 
     async def mark_read(self, *, force: bool = False, seq: int | None = None) -> None:
         """Record what this viewer has seen: at most every few seconds, and on leaving."""
