@@ -202,7 +202,8 @@ class _Stamp:
 
 def _plain_type(field: Field[Any, Any]) -> type:
     """The type of value `field` passes to the database as it is, on this connection's
-    backend: integers only where the backend does not wrap them (psycopg 3's do, as Int4...)."""
+    backend: integers only where the backend does not wrap them (psycopg 3's do, as Int4...).
+    `_Stamp` for an auto_now(_add) timestamp, which insert sets once per call."""
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     if type(target) in _INTEGER_FIELDS:
         adapt = type(connection.ops).adapt_integerfield_value

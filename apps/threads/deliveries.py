@@ -157,8 +157,8 @@ def deliveries_take(*, slot: RunSlot) -> list[Delivery]:
     waiting = Delivery.objects.for_run_of(
         agent_id=slot.agent_id, thread_id=slot.thread_id, run_id=slot.run_id
     )
-    # Executors look often; a plain read first keeps them from taking the write lock (SQLite
-    # takes it at BEGIN) when there is nothing to take.
+    # Executors call this at their start and after each turn; a plain read first keeps them
+    # from taking the write lock (SQLite takes it at BEGIN) when there is nothing to take.
     if not waiting.exists():
         return []
     with transaction.atomic():
