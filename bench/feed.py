@@ -14,7 +14,7 @@ starts the real app (a `daphne` process, as in production):
           SQLite instead). Both are removed at the end.
 
 It runs `migrate` and `create_api_user`, creates a channel through the REST API, connects N
-viewers to `/ws/v1/threads/{id}/?since=0&token=…` (the `websockets` library, in
+viewers to `/ws/v1/threads/{id}/?since=0&token=…` (bench/wire.py's cheap readers, in
 `--client-procs` separate asyncio processes so the poster never shares a loop with them), and
 posts M messages through `POST /api/v1/threads/{id}/messages/` (which calls
 `services.message_post`) on an open-loop fixed-rate schedule from a small pool of keep-alive
@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import http.client
+import json
 import multiprocessing as mp
 import os
 import resource
@@ -50,10 +51,8 @@ from bench.stack import (
     CpuWatch,
     LoopLag,
     Stack,
-    feed_messages,
     fmt,
     log,
-    open_feed,
     open_loop,
     pair,
     percentile,
@@ -62,6 +61,7 @@ from bench.stack import (
     table,
     wait_for_quiet,
 )
+from bench.wire import FeedReader, open_reader
 
 # Target (the spec): 200 viewers at 20 posts/s, p99 < 250 ms, nothing lost, and server CPU per
 # delivered message (posts included) at most 4× a bare relay's, measured in the same run.
@@ -85,7 +85,9 @@ class ViewerLog:
 def viewer_process(conn: Any, url: str, count: int, connect_concurrency: int, drain: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and cleanup
     try:
-        result = asyncio.run(_viewers_main(conn, url, count, connect_concurrency, drain))
+        import uvloop
+
+        result = uvloop.run(_viewers_main(conn, url, count, connect_concurrency, drain))
     except Exception as exc:  # report, never hang the parent
         result = {"fatal": f"{type(exc).__name__}: {exc}"}
     with contextlib.suppress(Exception):
@@ -95,79 +97,74 @@ def viewer_process(conn: Any, url: str, count: int, connect_concurrency: int, dr
 async def _viewers_main(
     conn: Any, url: str, count: int, connect_concurrency: int, drain: float
 ) -> dict[str, Any]:
-    import websockets
-
+    """`count` cheap viewers (bench.wire): frames are stamped as they arrive and parsed only
+    once the posts are done, so that the viewers take as little CPU from the servers as they
+    can while the posts are sent."""
     loop = asyncio.get_running_loop()
     logs = [ViewerLog() for _ in range(count)]
-    sockets: list[Any] = [None] * count
+    readers: list[FeedReader | None] = [None] * count
     gate = asyncio.Semaphore(connect_concurrency)
-    state: dict[str, Any] = {"target": None, "done": asyncio.Event()}
-    complete = [asyncio.Event() for _ in range(count)]
 
     async def open_one(i: int) -> None:
         async with gate:
             for attempt in range(3):
                 try:
-                    sockets[i] = await open_feed(url)
+                    readers[i] = await open_reader(url)
                     logs[i].error = ""
                     return
                 except Exception as exc:
                     logs[i].error = f"{type(exc).__name__}: {exc}"
                     await asyncio.sleep(0.2 * (attempt + 1))
 
-    async def read_one(i: int) -> None:
-        ws, vlog = sockets[i], logs[i]
-        got: set[int] = set()
-        try:
-            async for now, message in feed_messages(ws):
-                seq = message["seq"]
-                vlog.frames.append((seq, now, message["body"]))
-                got.add(seq)
-                target = state["target"]
-                if target is not None and target <= got:
-                    complete[i].set()
-                    return
-        except websockets.ConnectionClosed as exc:
-            vlog.error = f"closed: {exc}"
-        finally:
-            complete[i].set()
-
     lag = LoopLag()
+    stop = asyncio.Event()
 
     await asyncio.gather(*(open_one(i) for i in range(count)))
-    connected = sum(ws is not None for ws in sockets)
-    readers = [asyncio.create_task(read_one(i)) for i in range(count) if sockets[i] is not None]
-    conn.send(("ready", connected, [v.error for v in logs if v.error][:5]))
+    open_ = [(i, r) for i, r in enumerate(readers) if r is not None]
+    conn.send(("ready", len(open_), [v.error for v in logs if v.error][:5]))
 
     # start → (record CPU), then done(expected seqs) → wait until every viewer has them all.
     msg = await loop.run_in_executor(None, conn.recv)
     assert msg[0] == "start", msg
-    monitor = asyncio.create_task(lag.run(state["done"]))
+    monitor = asyncio.create_task(lag.run(stop))
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     msg = await loop.run_in_executor(None, conn.recv)
     assert msg[0] == "done", msg
     expected = set(msg[1])
-    state["target"] = expected
-    for i, vlog in enumerate(logs):  # viewers that already had everything before the target
-        if sockets[i] is not None and expected <= {s for s, _, _ in vlog.frames}:
-            complete[i].set()
-    waits = [complete[i].wait() for i in range(count) if sockets[i] is not None]
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*waits), drain)
+    parsed = [0] * count
+    got: list[set[int]] = [set() for _ in range(count)]
+    waiting = dict(open_)
+    deadline = loop.time() + drain
+    while True:
+        for i, reader in list(waiting.items()):
+            frames, vlog = reader.frames, logs[i]
+            for now, raw in frames[parsed[i] :]:
+                frame = json.loads(raw)
+                if frame.get("type") == "message.created":
+                    message = frame["message"]
+                    vlog.frames.append((message["seq"], now, message["body"]))
+                    got[i].add(message["seq"])
+            parsed[i] = len(frames)
+            if expected <= got[i] or reader.error:
+                vlog.error = reader.error
+                del waiting[i]
+        if not waiting or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.02)
     t1 = time.monotonic()
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    state["done"].set()
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, monitor, return_exceptions=True)
-    await asyncio.gather(*(ws.close() for ws in sockets if ws is not None), return_exceptions=True)
+    stop.set()
+    await asyncio.gather(monitor, return_exceptions=True)
+    for i, reader in open_:
+        logs[i].error = logs[i].error or reader.error
+        reader.close()
 
     cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     return {
-        "connected": connected,
+        "connected": len(open_),
         "errors": [v.error for v in logs if v.error],
-        "frames": [v.frames if sockets[i] is not None else None for i, v in enumerate(logs)],
+        "frames": [v.frames if readers[i] is not None else None for i, v in enumerate(logs)],
         "cpu_s": cpu,
         "wall_s": t1 - t0,
         "lag_ms": sorted(lag.ms),
