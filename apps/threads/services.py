@@ -217,20 +217,20 @@ def message_post(
     recipients += [
         a for a in extra_recipients if a not in recipients and a.team_id == thread.team_id
     ]
-    # No savepoint of its own: nothing in here is caught and carried on from.
-    with transaction.atomic(savepoint=False):
-        [message] = messages_append(
-            thread=thread,
-            items=[
-                NewMessage(
-                    body=body,
-                    author_user=actor.user,
-                    recipients=recipients,
-                    mentioned_users=mentioned_users,
-                )
-            ],
-        )
-        _mark_read_posted(thread=thread, user=actor.user, seq=message.seq)
+    [message] = messages_append(
+        thread=thread,
+        items=[
+            NewMessage(
+                body=body,
+                author_user=actor.user,
+                recipients=recipients,
+                mentioned_users=mentioned_users,
+            )
+        ],
+    )
+    # After the append's commit, not inside it: the append holds the thread row's lock until
+    # it commits, and every post to the thread waits for it (bench/scale.py).
+    _mark_read_posted(thread=thread, user=actor.user, seq=message.seq)
     return message
 
 
@@ -249,15 +249,25 @@ def _mark_read_posted(*, thread: Thread, user: User, seq: int) -> None:
         thread_mark_read(thread=thread, user=user, seq=seq)  # no row yet (or already past)
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction: SAVEPOINT and RELEASE were two more round trips
+# with the thread row locked. No caller catches an error from here and carries on.
+@transaction.atomic(savepoint=False)
 def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]:
     """Append messages in one transaction with consecutive seqs, and broadcast them once.
 
     The seq block is taken with an UPDATE on the thread row, whose lock (PostgreSQL) or the
     database write lock (SQLite) orders concurrent writers: seqs commit in increasing order.
+    So every statement from that UPDATE to the commit holds up the thread's other writers:
+    what does not need the seq (the team's hop limit) is read before it.
     """
     if not items:
         return []
+    if Thread.team.is_cached(thread):  # read with the thread in this request already
+        hop_limit = thread.team.hop_limit
+    else:
+        (hop_limit,) = sql.row(
+            "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
+        )
     now = timezone.now()
     # Plain SQL (apps.core.sql): every agent message comes through here.
     (last_seq,) = sql.row(
@@ -285,12 +295,6 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
             for i, item in enumerate(items)
         ]
     )
-    if Thread.team.is_cached(thread):  # read with the thread in this request already
-        hop_limit = thread.team.hop_limit
-    else:
-        (hop_limit,) = sql.row(
-            "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
-        )
     for message in messages:
         message.thread = thread
     # Before the broadcasts: on commit, a running recipient is handed its message first.
