@@ -199,12 +199,37 @@ async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
         raise
 
 
+Emit = Callable[[Event], None]
+
+
+class Orderer(Protocol):
+    """Stands between a group's subscription and its members (`FanoutHub.join(order=)`): gets
+    each event as it comes off the layer and hands the members, through `emit`, what they
+    should see and when (apps.threads.ordering puts a thread's messages back in seq order
+    once per process, instead of once per viewer)."""
+
+    def event(self, event: Event, emit: Emit) -> None:
+        """On the event loop, for each event of the group; must not block."""
+
+    def close(self) -> None:
+        """The group's last member left: drop what is held, cancel what is pending."""
+
+
 class _Group:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.name = name
         self.members: dict[Subscriber, None] = {}  # a dict keeps join order
         self.ready: asyncio.Future[None] = loop.create_future()
         self.channel = ""
         self.pump: asyncio.Task[None] | None = None
+        self.orderer: Orderer | None = None
+
+    def emit(self, event: Event) -> None:
+        for subscriber in list(self.members):
+            try:
+                subscriber.hub_event(event)
+            except Exception:
+                logger.exception("a subscriber of %s failed on %s", self.name, event.get("type"))
 
 
 class FanoutHub:
@@ -227,11 +252,15 @@ class FanoutHub:
             hub = cls._hubs[loop] = cls(loop)
         return hub
 
-    async def join(self, group: str, subscriber: Subscriber) -> None:
-        """Once this returns, every event sent to `group` reaches `subscriber.hub_event`."""
+    async def join(
+        self, group: str, subscriber: Subscriber, order: Callable[[], Orderer] | None = None
+    ) -> None:
+        """Once this returns, every event sent to `group` reaches `subscriber.hub_event`
+        (through the group's Orderer, made by `order` when the first member joins)."""
         entry = self.groups.get(group)
         if entry is None:
-            entry = self.groups[group] = _Group(self.loop)
+            entry = self.groups[group] = _Group(group, self.loop)
+            entry.orderer = order() if order is not None else None
             try:
                 layer = get_channel_layer()
                 assert layer is not None, "fan-out needs a channel layer"
@@ -272,6 +301,8 @@ class FanoutHub:
         del self.groups[group]
         if entry.pump is not None:
             entry.pump.cancel()
+        if entry.orderer is not None:
+            entry.orderer.close()
         if entry.channel:
             self.loop.create_task(self._discard(group, entry.channel))
 
@@ -297,11 +328,14 @@ class FanoutHub:
                 logger.warning("receiving for %s failed; retrying", group, exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
-            for subscriber in list(entry.members):
-                try:
-                    subscriber.hub_event(event)
-                except Exception:
-                    logger.exception("a subscriber of %s failed on %s", group, event.get("type"))
+            if entry.orderer is None:
+                entry.emit(event)
+                continue
+            try:
+                entry.orderer.event(event, entry.emit)
+            except Exception:
+                logger.exception("ordering %s failed on %s", group, event.get("type"))
+                entry.emit(event)  # as it came: the members keep their own order too
 
     async def _renew(self) -> None:
         layer = get_channel_layer()

@@ -4,7 +4,9 @@ Both consumers stream a thread's messages in `seq` order with no gaps and no dup
 live event whose seq is not the next one is held for a moment (concurrent posts commit in seq
 order but may broadcast out of order, so the missing event is usually already on its way); if
 the gap is still open after GAP_GRACE_SECONDS the consumer reads it from the database (which has
-it: seqs commit in order). Events it has already sent are skipped.
+it: seqs commit in order). Events it has already sent are skipped. The process's
+apps.threads.ordering.ThreadOrder has usually put crossed broadcasts back in order before they
+get here, once for every viewer.
 """
 
 from __future__ import annotations
@@ -36,16 +38,13 @@ from apps.teams.models import Membership
 from apps.teams.selectors import access_team
 from apps.threads import events, selectors, services
 from apps.threads.models import Message, Thread
+from apps.threads.ordering import GAP_GRACE_SECONDS, ThreadOrder
 
 logger = logging.getLogger(__name__)
 BACKFILL_CHUNK = 500
 T = TypeVar("T")
 CLOSE_UNAUTHENTICATED = 4401
 MARK_READ_EVERY_SECONDS = 5.0
-# How long an out-of-order live event waits for the ones before it before the consumer reads
-# the gap from the database. Without it, two posts whose broadcasts cross make every viewer
-# query the database at once (bench/feed.py: 40% of daphne's CPU with the Redis layer).
-GAP_GRACE_SECONDS = 0.25
 
 
 class ThreadStreamConsumer(MemberConsumer, ABC):
@@ -98,7 +97,10 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
         # (channels' stub types each ASGI event; the outbox passes them on as dicts.)
         self.base_send = self.outbox.send  # type: ignore[assignment]
         self.hub = FanoutHub.for_running_loop()
-        await self.hub.join(self.group, self)
+        # The process's viewers of the thread share one ThreadOrder: crossed broadcasts are
+        # put back in order (and gaps read) once, not by each viewer.
+        thread, item_for = self.thread, self.item_for
+        await self.hub.join(self.group, self, order=lambda: ThreadOrder(thread, item_for))
         await self.stream_opened()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
