@@ -91,10 +91,15 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
     cpu_s: float = float("nan")
+    db_cpu_s: float = float("nan")  # PostgreSQL's backends (nan on SQLite: it is in-process)
 
     @property
     def us_per_request(self) -> float:
         return 1e6 * self.cpu_s / self.ok if self.ok else float("nan")
+
+    @property
+    def db_us_per_request(self) -> float:
+        return 1e6 * self.db_cpu_s / self.ok if self.ok else float("nan")
 
 
 class Session:
@@ -177,7 +182,10 @@ def measure(kind: str, call: Any, pid: int, args: argparse.Namespace) -> Result:
     with ThreadPoolExecutor(args.concurrency, thread_name_prefix=kind) as pool:
         open_loop(pool, args.warmup, args.rate, job)
         wait_for_quiet(args.quiet_wait)
-        cpu = CpuWatch({"server": [pid]})
+        watched: dict[str, list[int] | str] = {"server": [pid]}
+        if args.db == "postgres":
+            watched["db"] = "postgres"
+        cpu = CpuWatch(watched)
         cpu.begin()
         outcomes = open_loop(pool, args.requests, args.rate, job)
         cpu.end()
@@ -192,6 +200,7 @@ def measure(kind: str, call: Any, pid: int, args: argparse.Namespace) -> Result:
                 result.error_samples.append(error or f"HTTP {status}")
     result.ms.sort()
     result.cpu_s = cpu.used.get("server", float("nan"))
+    result.db_cpu_s = cpu.used.get("db", float("nan"))
     return result
 
 
@@ -287,6 +296,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ("latency p99 ms", [fmt(percentile(r.ms, 99)) for r in results]),
         ("server CPU µs/request", [fmt(r.us_per_request, "{:.0f}") for r in results]),
         ("÷ bare ASGI request", [fmt(ratio(r, results), "{:.1f}×") for r in results]),
+        ("PostgreSQL CPU µs/request", [fmt(r.db_us_per_request, "{:.0f}") for r in results]),
         (
             "target",
             [f"≤{TARGETS[r.kind]:g}×" if r.kind in TARGETS else "-" for r in results],

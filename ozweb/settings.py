@@ -172,6 +172,11 @@ else:
     # without a pool each request would open (and fork) a new PostgreSQL connection.
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
+        # Parameters bound by the server, so that psycopg prepares the statements a connection
+        # runs often: PostgreSQL skips parsing and planning them, and this process skips
+        # quoting every value into the SQL text (bench/writes.py: a post's CPU 9.2 → 8.0 ms
+        # here, PostgreSQL's 3.5 → 3.25 ms).
+        "server_side_binding": True,
         "pool": {
             "min_size": env.int("OZWEB_DB_POOL_MIN", default=2),
             "max_size": env.int("OZWEB_DB_POOL_MAX", default=30),
