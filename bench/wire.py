@@ -35,7 +35,7 @@ class FeedReader(asyncio.BufferedProtocol):
 
     A BufferedProtocol, so that each read lands in this reader's own buffer: asyncio's
     `data_received` path allocates 256 KiB per read, which glibc maps and unmaps each time
-    (24 µs of system time a frame here, against 6 µs this way)."""
+    (23 µs of system time a frame here, against 8 µs this way)."""
 
     def __init__(self, key: str) -> None:
         self.key = key
