@@ -3,10 +3,14 @@ the cache does not answer (scaled mode's Redis down)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 
+from apps.core.sessions import SessionStore
 from tests.conftest import web_client_for
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +52,22 @@ def test_a_logout_while_the_cache_does_not_answer_fails_rather_than_half_succeed
     # The cache may still serve the session when it comes back: the logout must not say done.
     with pytest.raises(Exception, match="(?i)connect"):  # redis' ConnectionError
         web.post("/logout/")
+
+
+def test_every_request_shares_one_cache_backend(settings):
+    """`caches[...]` makes a backend per asyncio context (a request, under ASGI), and each
+    RedisCache has a connection pool of its own: the sessions keep one for the process."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+        }
+    }
+    with ThreadPoolExecutor(4) as pool:
+        backends = list(pool.map(lambda _: SessionStore()._cache, range(8)))
+    assert all(b is backends[0] for b in backends)
+    assert isinstance(backends[0], RedisCache)
+
+    settings.CACHES = DEAD_REDIS  # a settings change is seen by the next session
+    assert SessionStore()._cache is not backends[0]
+    assert SessionStore()._cache._servers == ["redis://127.0.0.1:9/0"]
