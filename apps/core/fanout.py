@@ -203,12 +203,12 @@ Emit = Callable[[Event], None]
 
 
 class Orderer(Protocol):
-    """Stands between a group's subscription and its members (`FanoutHub.join(order=)`): gets
-    each event as it comes off the layer and hands the members, through `emit`, what they
-    should see and when (apps.threads.ordering puts a thread's messages back in seq order
-    once per process, instead of once per viewer)."""
+    """Stands between a group's subscription and its members (`FanoutHub.join(order=)`, which
+    makes it with the group's `emit`): gets each event as it comes off the layer and hands the
+    members, through `emit`, what they should see and when (apps.threads.ordering puts a
+    thread's messages back in seq order once per process, instead of once per viewer)."""
 
-    def event(self, event: Event, emit: Emit) -> None:
+    def event(self, event: Event) -> None:
         """On the event loop, for each event of the group; must not block."""
 
     def close(self) -> None:
@@ -253,14 +253,14 @@ class FanoutHub:
         return hub
 
     async def join(
-        self, group: str, subscriber: Subscriber, order: Callable[[], Orderer] | None = None
+        self, group: str, subscriber: Subscriber, order: Callable[[Emit], Orderer] | None = None
     ) -> None:
         """Once this returns, every event sent to `group` reaches `subscriber.hub_event`
         (through the group's Orderer, made by `order` when the first member joins)."""
         entry = self.groups.get(group)
         if entry is None:
             entry = self.groups[group] = _Group(group, self.loop)
-            entry.orderer = order() if order is not None else None
+            entry.orderer = order(entry.emit) if order is not None else None
             try:
                 layer = get_channel_layer()
                 assert layer is not None, "fan-out needs a channel layer"
@@ -332,7 +332,7 @@ class FanoutHub:
                 entry.emit(event)
                 continue
             try:
-                entry.orderer.event(event, entry.emit)
+                entry.orderer.event(event)
             except Exception:
                 logger.exception("ordering %s failed on %s", group, event.get("type"))
                 entry.emit(event)  # as it came: the members keep their own order too

@@ -38,7 +38,7 @@ from apps.teams.models import Membership
 from apps.teams.selectors import access_team
 from apps.threads import events, selectors, services
 from apps.threads.models import Message, Thread
-from apps.threads.ordering import GAP_GRACE_SECONDS, ThreadOrder
+from apps.threads.ordering import GAP_GRACE_SECONDS, ThreadOrder, load_items
 
 logger = logging.getLogger(__name__)
 BACKFILL_CHUNK = 500
@@ -100,7 +100,9 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
         # The process's viewers of the thread share one ThreadOrder: crossed broadcasts are
         # put back in order (and gaps read) once, not by each viewer.
         thread, item_for = self.thread, self.item_for
-        await self.hub.join(self.group, self, order=lambda: ThreadOrder(thread, item_for))
+        await self.hub.join(
+            self.group, self, order=lambda emit: ThreadOrder(thread, item_for, emit)
+        )
         await self.stream_opened()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -229,8 +231,7 @@ class ThreadStreamConsumer(MemberConsumer, ABC):
     def load_items(self, since: int, limit: int, upto: int | None) -> list[dict[str, Any]]:
         """Messages after `since` (and before `upto`), built for this consumer's clients in a
         worker thread, never on the event loop."""
-        messages = selectors.messages_after(thread=self.thread, since=since, limit=limit)
-        return [self.item_for(m) for m in messages if upto is None or m.seq < upto]
+        return load_items(self.thread, self.item_for, since, limit, upto)
 
     async def feed_messages(self, event: dict[str, Any]) -> None:
         if not self.streaming:

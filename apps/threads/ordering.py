@@ -39,18 +39,20 @@ FILL_CHUNK = 500  # messages per database read of a gap
 class ThreadOrder:
     """The Orderer of one thread's group (JSON or HTML: `item_for` builds its items)."""
 
-    def __init__(self, thread: Thread, item_for: Callable[[Message], dict[str, Any]]) -> None:
+    def __init__(
+        self, thread: Thread, item_for: Callable[[Message], dict[str, Any]], emit: Emit
+    ) -> None:
         self.thread = thread
         self.item_for = item_for
+        self.emit = emit
         # Every seq up to here has been passed on (or was committed before the first viewer
         # read the thread: that viewer's own backfill has it).
         self.last = thread.last_seq
         self.held: dict[int, dict[str, Any]] = {}
-        self.emit: Emit | None = None
         self.filler: asyncio.Task[None] | None = None
 
-    def event(self, event: Event, emit: Emit) -> None:
-        self.emit = emit
+    def event(self, event: Event) -> None:
+        emit = self.emit
         items = event.get("messages") if event.get("type") == "feed.messages" else None
         if not items:
             emit(event)
@@ -87,7 +89,6 @@ class ThreadOrder:
             self._emit(ready)
 
     def _emit(self, items: list[dict[str, Any]]) -> None:
-        assert self.emit is not None
         self.emit({"type": "feed.messages", "thread": self.thread.pk, "messages": items})
 
     async def _fill(self) -> None:
@@ -97,10 +98,14 @@ class ThreadOrder:
                 while self.held and min(self.held) > self.last + 1:
                     upto = min(self.held)
                     try:
-                        items = await database_sync_to_async(self._load)(self.last, upto)
+                        items = await database_sync_to_async(load_items)(
+                            self.thread, self.item_for, self.last, FILL_CHUNK, upto
+                        )
                     except Exception:
                         # The consumers read the gap themselves (and fail or not on their own).
-                        logger.warning("reading a gap of thread %s failed", self.thread.pk)
+                        logger.warning(
+                            "reading a gap of thread %s failed", self.thread.pk, exc_info=True
+                        )
                         items = []
                     # Meanwhile the gap may have closed (and more may have come).
                     items = [item for item in items if item["seq"] > self.last]
@@ -116,6 +121,15 @@ class ThreadOrder:
         finally:
             self.filler = None
 
-    def _load(self, since: int, upto: int) -> list[dict[str, Any]]:
-        messages = selectors.messages_after(thread=self.thread, since=since, limit=FILL_CHUNK)
-        return [self.item_for(m) for m in messages if m.seq < upto]
+
+def load_items(
+    thread: Thread,
+    item_for: Callable[[Message], dict[str, Any]],
+    since: int,
+    limit: int,
+    upto: int | None,
+) -> list[dict[str, Any]]:
+    """Stored messages after `since` (and before `upto`), built by `item_for`; a worker
+    thread's work, never the event loop's (the consumers' backfill reads through it too)."""
+    messages = selectors.messages_after(thread=thread, since=since, limit=limit)
+    return [item_for(m) for m in messages if upto is None or m.seq < upto]

@@ -55,14 +55,14 @@ def short_grace(monkeypatch):
 async def test_crossed_batches_are_passed_on_in_seq_order_without_a_database_read(
     owner, thread, short_grace
 ):
-    order = ThreadOrder(thread, events.json_item)  # the thread as read before these posts
-    one, two, three = [await post_silently(owner, thread, f"m{i}") for i in range(3)]
     emit = Emitted()
-    with mock.patch.object(ThreadOrder, "_load", side_effect=AssertionError("read")) as load:
-        order.event(await batch(one), emit)
-        order.event(await batch(three), emit)  # crossed: held
+    order = ThreadOrder(thread, events.json_item, emit)  # the thread as read before these posts
+    one, two, three = [await post_silently(owner, thread, f"m{i}") for i in range(3)]
+    with mock.patch.object(ordering, "load_items", side_effect=AssertionError("read")) as load:
+        order.event(await batch(one))
+        order.event(await batch(three))  # crossed: held
         assert emit.seqs == [[1]]
-        order.event(await batch(two), emit)
+        order.event(await batch(two))
         await asyncio.sleep(0.1)  # past the grace period: nothing left to read
     assert emit.seqs == [[1], [2, 3]]
     assert load.call_count == 0 and order.held == {} and order.filler is None
@@ -71,19 +71,19 @@ async def test_crossed_batches_are_passed_on_in_seq_order_without_a_database_rea
 async def test_a_gap_that_stays_open_is_read_once_and_passed_on_before_what_was_held(
     owner, thread, short_grace
 ):
-    order = ThreadOrder(thread, events.json_item)
+    emit = Emitted()
+    order = ThreadOrder(thread, events.json_item, emit)
     lost = [await post_silently(owner, thread, f"lost {i}") for i in range(2)]
     after = await post_silently(owner, thread, "after")
-    emit = Emitted()
     reads = []
-    real_load = ThreadOrder._load
+    real_load = ordering.load_items
 
-    def load(self, since, upto):
+    def load(thread, item_for, since, limit, upto):
         reads.append((since, upto))
-        return real_load(self, since, upto)
+        return real_load(thread, item_for, since, limit, upto)
 
-    with mock.patch.object(ThreadOrder, "_load", load):
-        order.event(await batch(after), emit)
+    with mock.patch.object(ordering, "load_items", load):
+        order.event(await batch(after))
         assert emit.seqs == []
         for _ in range(100):
             if emit.events and not order.held:
@@ -95,18 +95,18 @@ async def test_a_gap_that_stays_open_is_read_once_and_passed_on_before_what_was_
     assert json.loads(emit.events[0]["messages"][0]["frame"])["message"]["seq"] == 1
 
     # The lost broadcasts turn up late: every member has had them already.
-    order.event(await batch(lost[0]), emit)
+    order.event(await batch(lost[0]))
     assert emit.seqs == [[1, 2], [3]]
 
 
 async def test_other_events_go_on_as_they_came_and_close_drops_what_is_held(owner, thread):
-    order = ThreadOrder(thread, events.json_item)
     emit = Emitted()
+    order = ThreadOrder(thread, events.json_item, emit)
     await post_silently(owner, thread, "never broadcast")
     later = await post_silently(owner, thread, "held")
-    order.event(await batch(later), emit)
+    order.event(await batch(later))
     delivery = {"type": "feed.delivery", "message": later.pk}
-    order.event(delivery, emit)
+    order.event(delivery)
     assert emit.events == [delivery]
     filler = order.filler
     assert filler is not None
