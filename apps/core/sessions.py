@@ -17,26 +17,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends import cached_db
 from django.contrib.sessions.backends.db import SessionStore as DBStore
-from django.core.cache import BaseCache, caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+from django.core.cache import BaseCache
+
+from apps.core.cache import process_cache
 
 logger = logging.getLogger(__name__)
-
-
-@functools.cache
-def process_cache(alias: str) -> BaseCache:
-    """One instance of the cache's backend for the whole process. `caches[alias]` makes one
-    per asyncio context, that is per request under ASGI, and every RedisCache instance has a
-    connection pool of its own: each request that read its session opened a new connection to
-    Redis. The backends ozweb configures (locmem, redis) are safe to share between threads."""
-    return caches.create_connection(alias)
-
-
-@receiver(setting_changed)
-def _settings_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == "CACHES":  # tests swap the cache: the next session uses the new one
-        process_cache.cache_clear()
 
 
 class SessionStore(cached_db.SessionStore):

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.core import checks
-from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
+
+from apps.core.cache import process_cache
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def _counts(hits: Sequence[Meter], peeks: Sequence[Meter], now: float) -> list[i
     call): INCR with EXPIRE, and GET, pipelined. Django's Redis serializer stores integers
     as they are, so both ways read the same keys.
     """
-    backend = caches["default"]
+    backend = process_cache("default")
     if isinstance(backend, RedisCache):
         pipe = _redis_for(settings.CACHES["default"]["LOCATION"]).pipeline(transaction=False)
         for meter in hits:

@@ -85,7 +85,7 @@ def test_a_cache_that_does_not_answer_lets_requests_through(monkeypatch, caplog)
 
             return fail
 
-    monkeypatch.setattr(throttling, "caches", {"default": Down()})
+    monkeypatch.setattr(throttling, "process_cache", lambda alias: Down())
     rate = Rate(1, 60)
 
     assert [rate_hit("b", "x", rate) for _ in range(3)] == [None, None, None]
