@@ -82,6 +82,26 @@ class ViewerLog:
     error: str = ""
 
 
+def viewer_target(args: argparse.Namespace, notes: list[str]) -> Any:
+    """The viewer processes' function for `--viewer`: the C viewers (bench/native.py) unless
+    they cannot be built here, then the Python ones, with a note saying why."""
+    if args.viewer == "native":
+        from bench.native import available, native_viewer_process
+
+        why = available()
+        if not why:
+            return native_viewer_process
+        notes.append(f"C viewers unavailable ({why}): Python viewers instead")
+    return viewer_process
+
+
+def viewer_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--viewer", choices=["native", "python"], default="native",
+        help="the viewers' client: bench/viewer.c (compiled here with cc) or bench/wire.py",
+    )  # fmt: skip
+
+
 def viewer_process(conn: Any, url: str, count: int, connect_concurrency: int, drain: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and cleanup
     try:
@@ -248,10 +268,11 @@ def run_layer(layer: str, args: argparse.Namespace) -> Result:
         split = [args.viewers // args.client_procs] * args.client_procs
         for i in range(args.viewers % args.client_procs):
             split[i] += 1
+        target = viewer_target(args, result.notes)
         for n in split:
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(
-                target=viewer_process,
+                target=target,
                 args=(child_end, url, n, args.connect_concurrency, args.drain),
                 daemon=True,
             )  # fmt: skip
@@ -534,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=int, default=10, help="posts before the measured run")
     parser.add_argument("--client-procs", type=int, default=1, help="processes for the viewers")
+    viewer_option(parser)
     parser.add_argument("--post-concurrency", type=int, default=8, help="HTTP connections")
     parser.add_argument("--connect-concurrency", type=int, default=25)
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for stragglers")

@@ -56,7 +56,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.feed import TARGET_P99_MS, fill, post_schedule, us_per_delivery, viewer_process
+from bench.feed import (
+    TARGET_P99_MS,
+    fill,
+    post_schedule,
+    us_per_delivery,
+    viewer_option,
+    viewer_target,
+)
 from bench.feed import Result as StepResult
 from bench.stack import (
     Api,
@@ -155,11 +162,12 @@ def run_step(
         split = [args.viewers // args.client_procs] * args.client_procs
         for i in range(args.viewers % args.client_procs):
             split[i] += 1
+        target = viewer_target(args, result.notes)
         for j, count in enumerate(split):
             url = stack.apis[j % n].feed_url(thread_id, "since=0&")
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(
-                target=viewer_process,
+                target=target,
                 args=(child_end, url, count, args.connect_concurrency, args.drain),
                 daemon=True,
             )
@@ -411,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a failing step")
     parser.add_argument("--warmup", type=int, default=10, help="posts before each step")
     parser.add_argument("--client-procs", type=int, default=2, help="viewer processes")
+    viewer_option(parser)
     parser.add_argument("--post-concurrency", type=int, default=16, help="HTTP connections")
     parser.add_argument("--connect-concurrency", type=int, default=25)
     parser.add_argument("--drain", type=float, default=10.0, help="s to wait for stragglers")
