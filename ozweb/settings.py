@@ -172,11 +172,15 @@ else:
     # without a pool each request would open (and fork) a new PostgreSQL connection.
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
-        # Parameters bound by the server, so that psycopg prepares the statements a connection
-        # runs often: PostgreSQL skips parsing and planning them, and this process skips
-        # quoting every value into the SQL text (bench/writes.py, one A/B run: a REST post's
-        # CPU 8.45 → 7.8 ms; the agent's send was within the noise).
+        # Parameters bound by the server: this process skips quoting every value into the SQL
+        # text (bench/writes.py, one A/B run: a REST post's CPU 8.45 → 7.8 ms).
         "server_side_binding": True,
+        # And the statements a connection runs often prepared (after this many runs), so that
+        # PostgreSQL skips planning them: Django turns psycopg's preparing off by default
+        # (for PgBouncer in transaction mode, where a connection's prepared statements may be
+        # gone). An executor's take of its messages joins six tables: 1.6 ms to plan, 0.07
+        # to run (bench/messaging.py --mode scaled). Behind such a pooler, set it to 0: off.
+        "prepare_threshold": env.int("OZWEB_DB_PREPARE_THRESHOLD", default=5) or None,
         "pool": {
             "min_size": env.int("OZWEB_DB_POOL_MIN", default=2),
             "max_size": env.int("OZWEB_DB_POOL_MAX", default=30),

@@ -9,7 +9,7 @@ models, so a rename stays in one place, and run on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -120,37 +120,70 @@ def insert(objs: list[M]) -> list[M]:
     if not objs:
         return objs
     model = type(objs[0])
-    fields, columns_sql, one, pk_column = _insert_parts(model)
+    pk_column = _insert_parts(model)[3]
     # auto_now(_add) timestamps: one for every row of the call, as a column default in one
     # statement would give, prepared once (per row, ~8 µs each: a run's every line has two).
     now = timezone.now()
-    stamps = {f: f.get_db_prep_save(now, connection) for f, plain in fields if plain is _Stamp}
     for start in range(0, len(objs), INSERT_CHUNK):
         chunk = objs[start : start + INSERT_CHUNK]
-        params = []
-        for obj in chunk:
-            for f, plain in fields:
-                if plain is _Stamp:
-                    setattr(obj, f.attname, now)
-                    params.append(stamps[f])
-                    continue
-                value = f.pre_save(obj, True)
-                params.append(
-                    value if type(value) is plain else f.get_db_prep_save(value, connection)
-                )
+        columns_sql, values_sql, params = insert_values(chunk, now=now)
         found = rows(
             "INSERT INTO {Model} ({columns}) VALUES {values} RETURNING {pk}",
             params,
             Model=model,
             columns=columns_sql,
-            values=", ".join([one] * len(chunk)),
+            values=values_sql,
             pk=pk_column,
         )
-        for obj, (new_pk,) in zip(chunk, found, strict=True):
-            obj.pk = new_pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
+        inserted(chunk, [new_pk for (new_pk,) in found])
     return objs
+
+
+def insert_values(
+    objs: Sequence[M],
+    *,
+    now: Any = None,
+    computed: Mapping[str, Callable[[M], tuple[str, list[Any]]]] | None = None,
+) -> tuple[str, str, list[Any]]:
+    """The columns, the VALUES rows and their parameters of an INSERT of new `objs` (one
+    model, auto pk), as `insert` sends them, for a statement of the caller's own. A field
+    named in `computed` takes, in each row, the SQL expression and parameters the function
+    gives for that object instead of a bind marker for its value. auto_now(_add) fields get
+    `now` (default: the time now), set on the objects too."""
+    model = type(objs[0])
+    fields, columns_sql, one, _pk = _insert_parts(model)
+    now = timezone.now() if now is None else now
+    stamps = {f: f.get_db_prep_save(now, connection) for f, plain in fields if plain is _Stamp}
+    computed = computed or {}
+    params: list[Any] = []
+    rows_sql: list[str] = []
+    for obj in objs:
+        markers_sql = []
+        for f, plain in fields:
+            if f.name in computed:
+                expression, extra = computed[f.name](obj)
+                markers_sql.append(expression)
+                params.extend(extra)
+                continue
+            markers_sql.append("%s")
+            if plain is _Stamp:
+                setattr(obj, f.attname, now)
+                params.append(stamps[f])
+                continue
+            value = f.pre_save(obj, True)
+            params.append(value if type(value) is plain else f.get_db_prep_save(value, connection))
+        rows_sql.append(one if not computed else f"({', '.join(markers_sql)})")
+    return columns_sql, ", ".join(rows_sql), params
+
+
+def inserted(objs: Sequence[Model], pks: Sequence[Any]) -> None:
+    """Marks new objects as saved with the primary keys the INSERT returned (in order)."""
+    if len(pks) != len(objs):
+        raise RuntimeError(f"{len(objs)} rows inserted, {len(pks)} keys returned")
+    for obj, new_pk in zip(objs, pks, strict=True):
+        obj.pk = new_pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def update(model: type[Model], pk: Any, changes: Mapping[str, Any]) -> int:
@@ -164,6 +197,11 @@ def update(model: type[Model], pk: Any, changes: Mapping[str, Any]) -> int:
         assignments=_assignments(model, names, connection.vendor),
         pk=quote(model._meta.pk.column),
     )
+
+
+def assignments(model: type[Model], fields: Sequence[str]) -> str:
+    """`col1 = %s, col2 = %s`: the SET list of an UPDATE of these fields (attnames)."""
+    return _assignments(model, tuple(fields), connection.vendor)
 
 
 @functools.lru_cache(maxsize=256)

@@ -451,7 +451,7 @@ class RunExecution:
             # Messages waiting here were not handed over in memory (another process took
             # them, or the hand-over lost a race): taken as the sender's would have been.
             if look.messages_waiting and self.takes_input():
-                self.deliver(deliveries_take(slot=self.slot))
+                self.deliver(deliveries_take(slot=self.slot, known_waiting=True))
         finally:
             connections_done()
 

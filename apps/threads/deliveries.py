@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.agents.models import Agent
 from apps.core import sql
 from apps.core.errors import Conflict
+from apps.core.prepared import PreparedQuery
 from apps.core.realtime import broadcast_on_commit
 from apps.core.registry import dispatcher
 from apps.teams.models import Membership, Role
@@ -70,14 +71,26 @@ class Addressed:
 def deliveries_create(*, addressed: Sequence[Addressed], hop_limit: int) -> list[Delivery]:
     """Insert the deliveries of new messages (inside the caller's transaction) and, once it
     commits, have the dispatcher hand the waiting ones to their agents."""
-    rows = sql.insert([_new_delivery(item, hop_limit) for item in addressed])
+    rows = sql.insert(deliveries_new(addressed=addressed, hop_limit=hop_limit))
+    deliveries_inserted(rows=rows, addressed=addressed)
+    return rows
+
+
+def deliveries_new(*, addressed: Sequence[Addressed], hop_limit: int) -> list[Delivery]:
+    """The unsaved deliveries of new messages, for a caller that inserts them itself (in one
+    statement with their messages: messages_append on PostgreSQL); then deliveries_inserted."""
+    return [_new_delivery(item, hop_limit) for item in addressed]
+
+
+def deliveries_inserted(*, rows: Sequence[Delivery], addressed: Sequence[Addressed]) -> None:
+    """Deliveries just inserted: once the transaction commits (at once in autocommit), the
+    dispatcher hands the waiting ones to their agents."""
     by_thread: dict[int, list[Delivery]] = {}
     for delivery, item in zip(rows, addressed, strict=True):
         if delivery.state == DeliveryState.PENDING and not delivery.held:
             by_thread.setdefault(item.message.thread_id, []).append(delivery)
     for thread_id, waiting in by_thread.items():
         dispatcher().deliveries_ready_on_commit(thread_id=thread_id, deliveries=waiting)
-    return rows
 
 
 def _new_delivery(item: Addressed, hop_limit: int) -> Delivery:
@@ -150,25 +163,41 @@ def deliveries_take_prompt(*, slot: RunSlot) -> list[Delivery]:
     return taken
 
 
-def deliveries_take(*, slot: RunSlot) -> list[Delivery]:
-    """Waiting messages for the run's agent in its thread, marked delivered to this run."""
+# A running agent takes its waiting messages through these whenever it is woken from another
+# process (bench/messaging.py --mode scaled: once per message), so they are compiled once.
+_waiting_for_run: PreparedQuery[int] = PreparedQuery(
+    lambda agent_id, thread_id, run_id: Delivery.objects.for_run_of(
+        agent_id=agent_id, thread_id=thread_id, run_id=run_id
+    ).values_list("id", flat=True)[:1],
+    agent_id=int,
+    thread_id=int,
+    run_id=int,
+)
+_take_for_run: PreparedQuery[Delivery] = PreparedQuery(
+    lambda agent_id, thread_id, run_id: (
+        Delivery.objects.for_run_of(agent_id=agent_id, thread_id=thread_id, run_id=run_id)
+        .select_for_update(of=("self",))
+        .select_related("agent", "message__thread", "message__author_user", "message__author_agent")
+        .order_by("id")
+    ),
+    agent_id=int,
+    thread_id=int,
+    run_id=int,
+)
+
+
+def deliveries_take(*, slot: RunSlot, known_waiting: bool = False) -> list[Delivery]:
+    """Waiting messages for the run's agent in its thread, marked delivered to this run.
+    `known_waiting`: the caller has just seen some (run_control_look), so do not look again."""
     if slot.thread_id is None:
         return []
-    waiting = Delivery.objects.for_run_of(
-        agent_id=slot.agent_id, thread_id=slot.thread_id, run_id=slot.run_id
-    )
+    keys = {"agent_id": slot.agent_id, "thread_id": slot.thread_id, "run_id": slot.run_id}
     # Executors call this at their start and after each turn; a plain read first keeps them
     # from taking the write lock (SQLite takes it at BEGIN) when there is nothing to take.
-    if not waiting.exists():
+    if not known_waiting and not _waiting_for_run(**keys):
         return []
     with transaction.atomic():
-        taken = list(
-            waiting.select_for_update(of=("self",))
-            .select_related(
-                "agent", "message__thread", "message__author_user", "message__author_agent"
-            )
-            .order_by("id")
-        )
+        taken = _take_for_run(**keys)
         deliveries_set_state(deliveries=taken, state=DeliveryState.DELIVERED, run_id=slot.run_id)
     return taken
 
@@ -230,7 +259,15 @@ def deliveries_set_state(
     }
     if run_id is not None:
         fields["run_id"] = run_id
-    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(**fields)
+    # Plain SQL (apps.core.sql): a running agent takes every message it is sent through here.
+    names = tuple(fields)
+    sql.execute(
+        "UPDATE {Delivery} SET {assignments} WHERE {Delivery.id} IN ({ids})",
+        [sql.value(Delivery, name, v) for name, v in fields.items()] + [d.pk for d in deliveries],
+        Delivery=Delivery,
+        assignments=sql.assignments(Delivery, names),
+        ids=sql.markers(deliveries),
+    )
     for delivery in deliveries:
         for name, value in fields.items():
             setattr(delivery, name, value)

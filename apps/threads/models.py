@@ -161,11 +161,12 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
     def for_run_of(self, *, agent_id: int, thread_id: int, run_id: int) -> DeliveryQuerySet:
         """Waiting messages a run of `agent_id` in `thread_id` may take: not delegations (they
         get runs of their own) unless they are this run's, and not owned by another run."""
+        # (parent none or this run) and (run none or this run), with `run_id` used once, so
+        # that a prepared query (apps.core.prepared) can bind it.
         return (
             self.waiting()
             .filter(agent_id=agent_id, message__thread_id=thread_id)
-            .filter(models.Q(parent_run__isnull=True) | models.Q(run_id=run_id))
-            .filter(models.Q(run__isnull=True) | models.Q(run_id=run_id))
+            .filter(models.Q(parent_run__isnull=True, run__isnull=True) | models.Q(run_id=run_id))
         )
 
     def unfinished(self) -> DeliveryQuerySet:

@@ -4,11 +4,12 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
@@ -23,7 +24,7 @@ from apps.core.registry import dispatcher, event_handlers_registered, publish_ev
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import require_role
 from apps.threads import events
-from apps.threads.deliveries import Addressed, deliveries_create
+from apps.threads.deliveries import Addressed, deliveries_inserted, deliveries_new
 from apps.threads.mentions import extract_mentions
 from apps.threads.models import (
     Delivery,
@@ -227,10 +228,8 @@ def message_post(
                 mentioned_users=mentioned_users,
             )
         ],
+        read_by=actor.user,
     )
-    # After the append's commit, not inside it: the append holds the thread row's lock until
-    # it commits, and every post to the thread waits for it (bench/scale.py).
-    _mark_read_posted(thread=thread, user=actor.user, seq=message.seq)
     return message
 
 
@@ -249,16 +248,22 @@ def _mark_read_posted(*, thread: Thread, user: User, seq: int) -> None:
         thread_mark_read(thread=thread, user=user, seq=seq)  # no row yet (or already past)
 
 
-# No savepoint inside a caller's transaction: SAVEPOINT and RELEASE were two more round trips
-# with the thread row locked. No caller catches an error from here and carries on.
-@transaction.atomic(savepoint=False)
-def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]:
-    """Append messages in one transaction with consecutive seqs, and broadcast them once.
+def messages_append(
+    *, thread: Thread, items: list[NewMessage], read_by: User | None = None
+) -> list[Message]:
+    """Append messages with consecutive seqs, and broadcast them once; `read_by`: mark the
+    thread read up to them for that user (the poster) too.
 
     The seq block is taken with an UPDATE on the thread row, whose lock (PostgreSQL) or the
     database write lock (SQLite) orders concurrent writers: seqs commit in increasing order.
-    So every statement from that UPDATE to the commit holds up the thread's other writers:
-    what does not need the seq (the team's hop limit) is read before it.
+    So everything from that UPDATE to the commit holds up the thread's other writers. On
+    PostgreSQL it is one statement (the UPDATE, the messages' and deliveries' INSERTs and the
+    read mark, chained in a WITH) which, outside a caller's transaction, commits by itself:
+    the row stays locked only while PostgreSQL runs it. As separate statements in a
+    transaction it stayed locked while the writer waited for its Python thread between them
+    (bench/scale.py: two servers posting to one thread, the lock was held ~85 % of the time,
+    mostly by transactions idle in Python). What does not need the seq (the team's hop
+    limit) is read before it.
     """
     if not items:
         return []
@@ -269,49 +274,161 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
             "SELECT {Team.hop_limit} FROM {Team} WHERE {Team.id} = %s", [thread.team_id], Team=Team
         )
     now = timezone.now()
+    messages = [
+        Message(
+            thread=thread,
+            kind=item.kind,
+            body=item.body,
+            data=item.data,
+            author_user=item.author_user,
+            author_agent=item.author_agent,
+            created_at=now,
+            run_id=item.run_id,
+            hop=item.hop,
+        )
+        for item in items
+    ]
+    addressed = [
+        Addressed(
+            message=message,
+            agent=agent,
+            hop=item.hop,
+            parent_run_id=item.parent_run_id,
+            delivered=item.delivered,
+        )
+        for message, item in zip(messages, items, strict=True)
+        for agent in dict.fromkeys(item.recipients)
+    ]
+    deliveries = deliveries_new(addressed=addressed, hop_limit=hop_limit)
+    if connection.vendor == "postgresql":
+        read_marked = _append_in_one_statement(
+            thread=thread, messages=messages, deliveries=deliveries, now=now, read_by=read_by
+        )
+        _appended(thread=thread, messages=messages, deliveries=deliveries, items=items,
+                  addressed=addressed)  # fmt: skip
+    else:
+        # No savepoint inside a caller's transaction: SAVEPOINT and RELEASE were two more
+        # round trips with the database locked. No caller catches an error from here and
+        # carries on.
+        with transaction.atomic(savepoint=False):
+            _append_statements(thread=thread, messages=messages, deliveries=deliveries, now=now)
+            _appended(thread=thread, messages=messages, deliveries=deliveries, items=items,
+                      addressed=addressed)  # fmt: skip
+        read_marked = False
+    if read_by is not None and not read_marked:
+        # After the append's commit, not inside it: every post to the thread waits for it.
+        _mark_read_posted(thread=thread, user=read_by, seq=messages[-1].seq)
+    return messages
+
+
+def _append_statements(
+    *, thread: Thread, messages: list[Message], deliveries: list[Delivery], now: datetime
+) -> None:
+    """The append as separate statements, inside the caller's transaction (SQLite)."""
     # Plain SQL (apps.core.sql): every agent message comes through here.
     (last_seq,) = sql.row(
         "UPDATE {Thread} SET {Thread.last_seq} = {Thread.last_seq} + %s, "
         "{Thread.last_message_at} = %s WHERE {Thread.id} = %s RETURNING {Thread.last_seq}",
-        [len(items), sql.value(Thread, "last_message_at", now), thread.pk],
+        [len(messages), sql.value(Thread, "last_message_at", now), thread.pk],
         Thread=Thread,
     )
     thread.last_seq, thread.last_message_at = last_seq, now
-    first = last_seq - len(items) + 1
-    messages = sql.insert(
-        [
-            Message(
-                thread=thread,
-                seq=first + i,
-                kind=item.kind,
-                body=item.body,
-                data=item.data,
-                author_user=item.author_user,
-                author_agent=item.author_agent,
-                created_at=now,
-                run_id=item.run_id,
-                hop=item.hop,
-            )
-            for i, item in enumerate(items)
-        ]
+    for i, message in enumerate(messages):
+        message.seq = last_seq - len(messages) + 1 + i
+    sql.insert(messages)
+    for delivery in deliveries:
+        delivery.message = delivery.message  # its message_id, now that the message has one
+    sql.insert(deliveries)
+
+
+def _append_in_one_statement(
+    *,
+    thread: Thread,
+    messages: list[Message],
+    deliveries: list[Delivery],
+    now: datetime,
+    read_by: User | None,
+) -> bool:
+    """The append as one PostgreSQL statement; whether it moved `read_by`'s read mark (False:
+    no mark yet, or one already past)."""
+    count = len(messages)
+    back = {id(message): count - 1 - i for i, message in enumerate(messages)}  # seq = last − back
+    m_columns, m_values, m_params = sql.insert_values(
+        messages, now=now, computed={"seq": lambda m: ("(SELECT last FROM s) - %s", [back[id(m)]])}
     )
+    parts = [
+        "WITH s AS (UPDATE {Thread} SET {Thread.last_seq} = {Thread.last_seq} + %s, "
+        "{Thread.last_message_at} = %s WHERE {Thread.id} = %s RETURNING {Thread.last_seq} AS last)",
+        ", m AS (INSERT INTO {Message} ({m_columns}) VALUES {m_values} "
+        "RETURNING {Message.id} AS id, {Message.seq} AS seq)",
+    ]
+    params: list[Any] = [count, sql.value(Thread, "last_message_at", now), thread.pk, *m_params]
+    names: dict[str, Any] = {"m_columns": m_columns, "m_values": m_values}
+    selects = ["SELECT 0, id, seq, 0 FROM m"]
+    if deliveries:
+        d_columns, d_values, d_params = sql.insert_values(
+            deliveries,
+            now=now,
+            computed={
+                "message": lambda d: (
+                    "(SELECT id FROM m WHERE seq = (SELECT last FROM s) - %s)",
+                    [back[id(d.message)]],
+                )
+            },
+        )
+        parts.append(
+            ", d AS (INSERT INTO {Delivery} ({d_columns}) VALUES {d_values} RETURNING "
+            "{Delivery.id} AS id, {Delivery.message} AS message_id, {Delivery.agent} AS agent_id)"
+        )
+        params += d_params
+        names |= {"d_columns": d_columns, "d_values": d_values}
+        selects.append("SELECT 1, id, message_id, agent_id FROM d")
+    if read_by is not None:
+        # Only forward, as thread_mark_read: a mark further on is not wound back.
+        parts.append(
+            ", r AS (UPDATE {State} SET {State.last_read_seq} = (SELECT last FROM s) "
+            "WHERE {State.thread} = %s AND {State.user} = %s "
+            "AND {State.last_read_seq} < (SELECT last FROM s) RETURNING 1)"
+        )
+        params += [thread.pk, read_by.pk]
+        selects.append("SELECT 2, 0, 0, 0 FROM r")
+    found = sql.rows(
+        " ".join(parts) + " " + " UNION ALL ".join(selects),
+        params,
+        Thread=Thread,
+        Message=Message,
+        Delivery=Delivery,
+        State=ThreadReadState,
+        **names,
+    )
+    by_seq = {seq: pk for kind, pk, seq, _ in found if kind == 0}
+    if len(by_seq) != count:
+        raise RuntimeError(f"appended {len(by_seq)} of {count} messages to thread {thread.pk}")
+    last_seq = max(by_seq)
+    thread.last_seq, thread.last_message_at = last_seq, now
+    for message in messages:
+        message.seq = last_seq - back[id(message)]
+    sql.inserted(messages, [by_seq[m.seq] for m in messages])
+    by_key = {(message_id, agent_id): pk for kind, pk, message_id, agent_id in found if kind == 1}
+    for delivery in deliveries:
+        delivery.message = delivery.message  # its message_id, now that the message has one
+    sql.inserted(deliveries, [by_key[(d.message_id, d.agent_id)] for d in deliveries])
+    return any(kind == 2 for kind, *_ in found)
+
+
+def _appended(
+    *,
+    thread: Thread,
+    messages: list[Message],
+    deliveries: list[Delivery],
+    items: list[NewMessage],
+    addressed: list[Addressed],
+) -> None:
+    """What follows the append: the dispatch and the broadcasts, once it has committed."""
     for message in messages:
         message.thread = thread
     # Before the broadcasts: on commit, a running recipient is handed its message first.
-    deliveries = deliveries_create(
-        addressed=[
-            Addressed(
-                message=message,
-                agent=agent,
-                hop=item.hop,
-                parent_run_id=item.parent_run_id,
-                delivered=item.delivered,
-            )
-            for message, item in zip(messages, items, strict=True)
-            for agent in dict.fromkeys(item.recipients)
-        ],
-        hop_limit=hop_limit,
-    )
+    deliveries_inserted(rows=deliveries, addressed=addressed)
     by_message: dict[int, list[Delivery]] = {}
     for delivery in deliveries:
         by_message.setdefault(delivery.message_id, []).append(delivery)
@@ -329,7 +446,6 @@ def messages_append(*, thread: Thread, items: list[NewMessage]) -> list[Message]
     )
     if event_handlers_registered():
         _publish_mentions(thread=thread, messages=messages, items=items)
-    return messages
 
 
 MENTION_EXCERPT_CHARS = 300

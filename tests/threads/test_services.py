@@ -3,7 +3,14 @@ import pytest
 from apps.core.errors import PermissionDenied, ServiceError
 from apps.threads import selectors, services
 from apps.threads.mentions import extract_mentions
-from apps.threads.models import Delivery, DeliveryState, Message, Thread, ThreadKind
+from apps.threads.models import (
+    Delivery,
+    DeliveryState,
+    Message,
+    Thread,
+    ThreadKind,
+    ThreadReadState,
+)
 from tests.factories import AgentFactory, MembershipFactory, ThreadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,6 +201,34 @@ def test_messages_append_takes_a_block_of_seqs_with_deliveries(thread, agent, re
     assert services.messages_append(thread=thread, items=[]) == []
     thread.refresh_from_db()
     assert thread.last_seq == 3
+
+
+def test_messages_append_returns_each_row_as_stored(thread, agent, reviewer, owner):
+    """The objects returned carry the ids, seqs and links of the rows written (on PostgreSQL
+    one statement inserts them all and they are matched back)."""
+    services.messages_append(thread=thread, items=[services.NewMessage(body="first")])
+    items = [
+        services.NewMessage(body="a", author_agent=agent, recipients=[reviewer]),
+        services.NewMessage(body="b", author_user=owner.user, recipients=[agent, reviewer]),
+    ]
+
+    messages = services.messages_append(thread=thread, items=items, read_by=owner.user)
+
+    stored = {m.pk: (m.seq, m.body) for m in Message.objects.filter(thread=thread)}
+    assert [(m.pk, m.seq, m.body) for m in messages] == [(m.pk, *stored[m.pk]) for m in messages]
+    assert [m.seq for m in messages] == [2, 3]
+    rows = {d.pk: (d.message_id, d.agent_id) for d in Delivery.objects.all()}
+    returned = [d for m in messages for d in m.delivery_rows()]
+    assert [(d.message_id, d.agent_id) for d in returned] == [
+        (messages[0].pk, reviewer.pk), (messages[1].pk, agent.pk), (messages[1].pk, reviewer.pk)
+    ]  # fmt: skip
+    assert {d.pk: (d.message_id, d.agent_id) for d in returned} == rows
+    assert ThreadReadState.objects.get(thread=thread, user=owner.user).last_read_seq == 3
+    # The mark only moves forward, and a later append moves it on.
+    services.messages_append(
+        thread=thread, items=[services.NewMessage(body="c")], read_by=owner.user
+    )
+    assert ThreadReadState.objects.get(thread=thread, user=owner.user).last_read_seq == 4
 
 
 def test_posting_marks_the_thread_read_for_the_author(owner, member, thread):
