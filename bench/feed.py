@@ -224,6 +224,7 @@ class Result:
     poster_cpu: float = float("nan")
     machine_cpu: float = float("nan")
     others_cpu: float = float("nan")
+    irq_cpu: float = float("nan")  # of others_cpu: interrupts and softirqs (loopback TCP)
     server_cpu_s: float = float("nan")
     client_lag_p99: float = float("nan")
     client_lag_max: float = float("nan")
@@ -443,6 +444,7 @@ def fill(
     )
     cores = os.cpu_count() or 1
     result.others_cpu = max(0.0, result.machine_cpu * cores - ours - result.client_cpu)
+    result.irq_cpu = cpu.percent("_irq")
     result.notes.append(f"busiest processes (% of a core): {cpu.busiest(8)}")
     lags = sorted(x for o in outcomes for x in o["lag_ms"])
     result.client_lag_p99 = percentile(lags, 99)
@@ -522,6 +524,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         ("CPU viewers / poster %", [pair(r.client_cpu, r.poster_cpu, "{:.0f}") for r in results]),
         ("CPU machine % (all cores)", [fmt(r.machine_cpu, "{:.0f}") for r in results]),
         ("CPU not ours % of a core", [fmt(r.others_cpu, "{:.0f}") for r in results]),
+        ("  of which irq+softirq %", [fmt(r.irq_cpu, "{:.0f}") for r in results]),
         (
             "client loop lag p99 / max ms",
             [pair(r.client_lag_p99, r.client_lag_max) for r in results],

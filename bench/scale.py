@@ -20,7 +20,7 @@ number for every N, process j on server j mod N), posts `--warmup` messages, the
 rate × `--step-seconds` messages through `POST /api/v1/threads/{id}/messages/` on an open-loop
 schedule, each request to the next server in turn. The viewers, the poster and the checks
 (latency from the send time in the body, lost, duplicated and out-of-order seqs) are
-bench/feed.py's, imported from it.
+bench/feed.py's, imported from it: by default the C viewers (bench/viewer.c, `--viewer`).
 
 A step passes with every viewer connected, no failed post, nothing lost, duplicated or out of
 order, the posts sent at ≥ 90 % of the rate asked (a server that cannot take them shows here)
@@ -36,9 +36,10 @@ target.
 Both curves share the machine's two cores with the viewers, the poster, Redis and PostgreSQL
 (their CPU is in the table): two servers cannot have two whole cores, which is the point of
 measuring it here. The machine is shared with others too: "not ours" (all the machine's CPU
-but the servers', viewers', poster's, Redis's and PostgreSQL's), a `*` on steps where it was
-over 25 % of a core, "machine % busy before the step" notes and the busiest processes say
-when someone else's work was in a step.
+but the servers', viewers', poster's, Redis's and PostgreSQL's; in brackets the part of it
+that is interrupts and softirqs, where the kernel's loopback TCP work lands, charged to no
+process), a `*` on steps where it was over 25 % of a core, "machine % busy before the
+step" notes and the busiest processes say when someone else's work was in a step.
 
 Everything listens on 127.0.0.1; every wait is bounded; the servers, viewer processes, the
 database, the Redis keys and the temp dirs are removed on exit, Ctrl-C and SIGTERM.
@@ -324,7 +325,7 @@ def curve_lines(c: Curve) -> list[str]:
     rows: list[tuple[str, list[str]]] = [
         ("posts/s", ["sent/s", "deliv/s", "p50 / p99 ms", "lost", "server CPU %",
                      "per process %", "µs/deliv", "redis / db %", "viewers / poster %",
-                     "machine %", "not ours %", "step"]),
+                     "machine %", "not ours (irq) %", "step"]),
     ]  # fmt: skip
     for s in sorted(c.steps, key=lambda s: (s.rate, s.attempt)):
         r = s.result
@@ -342,7 +343,7 @@ def curve_lines(c: Curve) -> list[str]:
                     pair(r.redis_cpu, r.db_cpu, "{:.0f}"),
                     pair(r.client_cpu, r.poster_cpu, "{:.0f}"),
                     fmt(r.machine_cpu, "{:.0f}"),
-                    fmt(r.others_cpu, "{:.0f}"),
+                    f"{fmt(r.others_cpu, '{:.0f}')} ({fmt(r.irq_cpu, '{:.0f}')})",
                     ("pass" if s.passed else "FAIL") + (" *" if r.others_cpu > NOISY else ""),
                 ],
             )
