@@ -42,6 +42,26 @@ def broadcast_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
     transaction.on_commit(send)
 
 
+def broadcasts_on_commit(events: list[tuple[str, Event | Callable[[], Event]]]) -> None:
+    """Several broadcast_on_commit at once, sent in this order with one hop to the event loop
+    (a new message goes to three groups: with Redis each hop from a request thread to the loop
+    and back was a separate wake-up of both)."""
+
+    def send() -> None:
+        built: list[tuple[str, Event]] = []
+        for group, event in events:
+            if _nobody_in(group):
+                continue
+            try:
+                built.append((group, event() if callable(event) else event))
+            except Exception:
+                logger.exception("building the event for %s failed", group)
+        if built:
+            _broadcast_all(built)
+
+    transaction.on_commit(send)
+
+
 # What a layer may offer beyond channels' interface (apps.core.layers.EmbeddedChannelLayer does).
 class _SaysInProcess(Protocol):
     in_process: bool
@@ -138,20 +158,37 @@ def _under_asgiref_loop() -> bool:
 
 def broadcast_now(group: str, event: Event) -> None:
     """Send from sync code, in any thread that runs no event loop."""
+    _broadcast_all([(group, event)])
+
+
+def _broadcast_all(events: list[tuple[str, Event]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    # The embedded layer takes a send from any thread at once; any other layer is async.
+    if _sends_from_any_thread(layer):
+        for group, event in events:
+            try:
+                layer.group_send_threadsafe(group, event)
+            except Exception:
+                logger.exception("group_send to %s failed", group)
+        return
     try:
-        # The embedded layer takes a send from any thread at once; any other layer is async.
-        if _sends_from_any_thread(layer):
-            layer.group_send_threadsafe(group, event)
-        elif _under_asgiref_loop():
-            async_to_sync(layer.group_send)(group, event)
+        if _under_asgiref_loop():
+            async_to_sync(_send_all)(layer, events)
         else:
-            _send_loop.run(layer.group_send(group, event))
+            _send_loop.run(_send_all(layer, events))
     except Exception:
         # A realtime hiccup must never undo or fail a committed write; clients backfill.
-        logger.exception("group_send to %s failed", group)
+        logger.exception("group_send to %s failed", ", ".join(g for g, _ in events))
+
+
+async def _send_all(layer: BaseChannelLayer, events: list[tuple[str, Event]]) -> None:
+    for group, event in events:
+        try:
+            await layer.group_send(group, event)
+        except Exception:
+            logger.exception("group_send to %s failed", group)
 
 
 class GroupListener:

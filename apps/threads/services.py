@@ -19,7 +19,7 @@ from apps.agents.selectors import active_agents_by_pk
 from apps.agents.services import refuse_archived_handles, require_not_archived
 from apps.core import sql
 from apps.core.errors import Conflict, ServiceError
-from apps.core.realtime import broadcast_on_commit
+from apps.core.realtime import broadcast_on_commit, broadcasts_on_commit
 from apps.core.registry import dispatcher, event_handlers_registered, publish_event
 from apps.teams.models import Membership, Role, Team
 from apps.teams.selectors import require_role
@@ -434,15 +434,21 @@ def _appended(
         by_message.setdefault(delivery.message_id, []).append(delivery)
     for message in messages:
         message.delivery_list = by_message.get(message.pk, [])  # type: ignore[attr-defined]
-    broadcast_on_commit(
-        events.thread_group(thread.pk), lambda: events.messages_event(messages, events.json_item)
-    )
-    broadcast_on_commit(
-        events.thread_html_group(thread.pk),
-        lambda: events.messages_event(messages, events.html_item),
-    )
-    broadcast_on_commit(
-        events.team_group(thread.team_id), lambda: events.thread_activity_event(thread, messages)
+    broadcasts_on_commit(
+        [
+            (
+                events.thread_group(thread.pk),
+                lambda: events.messages_event(messages, events.json_item),
+            ),
+            (
+                events.thread_html_group(thread.pk),
+                lambda: events.messages_event(messages, events.html_item),
+            ),
+            (
+                events.team_group(thread.team_id),
+                lambda: events.thread_activity_event(thread, messages),
+            ),
+        ]
     )
     if event_handlers_registered():
         _publish_mentions(thread=thread, messages=messages, items=items)

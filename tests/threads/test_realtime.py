@@ -43,7 +43,11 @@ def test_nothing_is_broadcast_before_commit(
         services.message_post(actor=owner, thread=thread, body="hello")
 
     assert feed() == []
-    assert len(callbacks) == 3  # the thread's API clients, its browsers, the team's dashboard
+    # One send, after commit, to the thread's API clients, its browsers and the team's dashboard.
+    assert len(callbacks) == 1
+    callbacks[0]()
+    [event] = feed()
+    assert [m["json"]["body"] for m in event["messages"]] == ["hello"]
 
 
 def test_after_commit_a_batch_is_one_event_with_every_message(
