@@ -29,17 +29,7 @@ Event = dict[str, Any]
 
 
 def broadcast_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
-    def send() -> None:
-        if _nobody_in(group):
-            return  # rendering an event nobody receives is the costliest part of a broadcast
-        try:
-            built = event() if callable(event) else event
-        except Exception:
-            logger.exception("building the event for %s failed", group)
-            return
-        broadcast_now(group, built)
-
-    transaction.on_commit(send)
+    broadcasts_on_commit([(group, event)])
 
 
 def broadcasts_on_commit(events: list[tuple[str, Event | Callable[[], Event]]]) -> None:
@@ -51,7 +41,7 @@ def broadcasts_on_commit(events: list[tuple[str, Event | Callable[[], Event]]]) 
         built: list[tuple[str, Event]] = []
         for group, event in events:
             if _nobody_in(group):
-                continue
+                continue  # rendering an event nobody receives is a broadcast's costliest part
             try:
                 built.append((group, event() if callable(event) else event))
             except Exception:

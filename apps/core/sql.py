@@ -158,28 +158,27 @@ def insert_values(
     params: list[Any] = []
     rows_sql: list[str] = []
     for obj in objs:
-        markers_sql = []
+        markers_sql = []  # only with `computed`: otherwise every row is `one`
         for f, plain in fields:
             if f.name in computed:
                 expression, extra = computed[f.name](obj)
                 markers_sql.append(expression)
                 params.extend(extra)
                 continue
-            markers_sql.append("%s")
+            if computed:
+                markers_sql.append("%s")
             if plain is _Stamp:
                 setattr(obj, f.attname, now)
                 params.append(stamps[f])
                 continue
             value = f.pre_save(obj, True)
             params.append(value if type(value) is plain else f.get_db_prep_save(value, connection))
-        rows_sql.append(one if not computed else f"({', '.join(markers_sql)})")
+        rows_sql.append(f"({', '.join(markers_sql)})" if computed else one)
     return columns_sql, ", ".join(rows_sql), params
 
 
 def inserted(objs: Sequence[Model], pks: Sequence[Any]) -> None:
     """Marks new objects as saved with the primary keys the INSERT returned (in order)."""
-    if len(pks) != len(objs):
-        raise RuntimeError(f"{len(objs)} rows inserted, {len(pks)} keys returned")
     for obj, new_pk in zip(objs, pks, strict=True):
         obj.pk = new_pk
         obj._state.adding = False

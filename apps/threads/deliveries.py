@@ -260,12 +260,11 @@ def deliveries_set_state(
     if run_id is not None:
         fields["run_id"] = run_id
     # Plain SQL (apps.core.sql): a running agent takes every message it is sent through here.
-    names = tuple(fields)
     sql.execute(
         "UPDATE {Delivery} SET {assignments} WHERE {Delivery.id} IN ({ids})",
         [sql.value(Delivery, name, v) for name, v in fields.items()] + [d.pk for d in deliveries],
         Delivery=Delivery,
-        assignments=sql.assignments(Delivery, names),
+        assignments=sql.assignments(Delivery, list(fields)),
         ids=sql.markers(deliveries),
     )
     for delivery in deliveries:

@@ -306,6 +306,9 @@ def messages_append(
         )
         _appended(thread=thread, messages=messages, deliveries=deliveries, items=items,
                   addressed=addressed)  # fmt: skip
+        if read_by is not None and not read_marked:
+            # The statement's UPDATE found no mark to move: none yet, or one already past.
+            thread_mark_read(thread=thread, user=read_by, seq=messages[-1].seq)
     else:
         # No savepoint inside a caller's transaction: SAVEPOINT and RELEASE were two more
         # round trips with the database locked. No caller catches an error from here and
@@ -314,10 +317,9 @@ def messages_append(
             _append_statements(thread=thread, messages=messages, deliveries=deliveries, now=now)
             _appended(thread=thread, messages=messages, deliveries=deliveries, items=items,
                       addressed=addressed)  # fmt: skip
-        read_marked = False
-    if read_by is not None and not read_marked:
-        # After the append's commit, not inside it: every post to the thread waits for it.
-        _mark_read_posted(thread=thread, user=read_by, seq=messages[-1].seq)
+        if read_by is not None:
+            # After the append's commit, not inside it: every post to the thread waits for it.
+            _mark_read_posted(thread=thread, user=read_by, seq=messages[-1].seq)
     return messages
 
 
